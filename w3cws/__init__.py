@@ -1,1 +1,38 @@
-"""w3cws: the browser's WebSocket, in Python (package facade; filled in at integration)."""
+"""w3cws: the browser's WebSocket (WHATWG WebSockets Standard), in Python.
+
+The names below are the contract of ``w3c-surface.md``; ``CloseCode``,
+``CloseCodeInfo`` and ``describe_close_code`` are Python extras beside it.
+"""
+
+from w3cws._abort import AbortController, AbortSignal
+from w3cws._blob import Blob
+from w3cws._close_codes import CloseCode, CloseCodeInfo, describe_close_code
+from w3cws._dom_exception import (
+    DOMException,
+    InvalidAccessError,
+    InvalidStateError,
+    SyntaxError,  # noqa: A004 - the WebIDL name, on purpose
+)
+from w3cws._event import CloseEvent, Event, MessageEvent
+from w3cws._event_target import EventTarget
+from w3cws._version import __version__
+from w3cws._websocket import WebSocket
+
+__all__ = [
+    "AbortController",
+    "AbortSignal",
+    "Blob",
+    "CloseCode",
+    "CloseCodeInfo",
+    "CloseEvent",
+    "DOMException",
+    "Event",
+    "EventTarget",
+    "InvalidAccessError",
+    "InvalidStateError",
+    "MessageEvent",
+    "SyntaxError",
+    "WebSocket",
+    "__version__",
+    "describe_close_code",
+]

@@ -1,0 +1,414 @@
+"""One task per WebSocket: connect, handshake, read, write, close.
+
+Theory of operation. :meth:`Connection.run` is the only task a socket owns
+for its whole life, plus a writer task while the connection is open. The
+reader (the ``run`` task itself) parses frames with wsproto and reports every
+script-visible step to the :class:`~w3cws._engine.EngineListener` at once, in
+arrival order, so each report is one "task" in the WHATWG sense and no event
+ever fires inside ``send()`` or ``close()``. ``send()`` and ``close()`` only
+append to an outbox and wake the writer, which drains everything queued into
+as few ``send_all`` calls as it can.
+
+Every path ends in exactly one ``_on_closed`` report (or ``_on_discarded``
+when the hosting trio run is shutting down). Nothing raises out of ``run``
+except trio's own cancellation: a system task that raised would crash every
+other socket on the same run (style-examples §2.9).
+
+Sections cited: RFC 6455 (§), WHATWG WebSockets (WS §), Chromium's
+``net/websockets/websocket_channel.cc`` for the two closing timers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import ssl
+from collections import deque
+from enum import Enum, auto
+
+import trio
+from wsproto.connection import Connection as WsprotoConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, TextMessage
+from wsproto.utilities import LocalProtocolError
+
+from w3cws._checks import is_bad_port
+from w3cws._engine import ConnectOptions, EngineListener, limits
+from w3cws._engine.handshake import HandshakeFailed, Opened, OpeningHandshake
+from w3cws._engine.tap import CloseCodeTap
+from w3cws._engine.transport import connecting_slot, open_stream
+from w3cws._url import WebSocketURL
+
+__all__ = ["Connection"]
+
+_log = logging.getLogger("w3cws.engine")
+_ids = itertools.count(1)
+
+# RFC 6455 §7.4.1 codes the engine sends itself.
+_GOING_AWAY = 1001
+_MESSAGE_TOO_BIG = 1009
+
+
+class _Phase(Enum):
+    CONNECTING = auto()
+    OPEN = auto()
+    DONE = auto()
+
+
+class _Close:
+    """An outbox entry: send a Close frame with this code and reason."""
+
+    __slots__ = ("code", "reason")
+
+    def __init__(self, code: int | None, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+
+
+class _Pong:
+    """An outbox entry: answer a Ping (RFC 6455 §5.5.3)."""
+
+    __slots__ = ("payload",)
+
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+
+
+_Item = tuple[str | bytes | memoryview, int] | _Close | _Pong
+
+
+class Connection:
+    """The engine side of one WebSocket.
+
+    Args:
+        url: the parsed URL from the constructor.
+        options: the keyword-only extras.
+        listener: the WebSocket that receives the protocol feedback.
+    """
+
+    def __init__(
+        self, url: WebSocketURL, options: ConnectOptions, listener: EngineListener
+    ) -> None:
+        self._url = url
+        self._options = options
+        self._listener = listener
+        self.id = next(_ids)
+        self._phase = _Phase.CONNECTING
+        self._outbox: deque[_Item] = deque()
+        self._wakeup = trio.Event()
+        self._ws: WsprotoConnection | None = None
+        self._tap: CloseCodeTap | None = None
+        self._deflate = False
+        self._stream: trio.abc.Stream | None = None
+        self._connect_scope = trio.CancelScope()
+        self._read_scope = trio.CancelScope()
+        self._close_sent = trio.Event()
+        self._writing = False
+        # Set once the connection must be failed (RFC 6455 §7.1.7).
+        self._failing = False
+        # Code and reason of the first Close frame received (RFC 6455 §7.1.5).
+        self._received_close: tuple[int, str] | None = None
+
+    # -- called by the WebSocket (synchronously, from any task of the run) --
+
+    def send(self, data: str | bytes | memoryview, size: int) -> None:
+        """Queue one message; ``str`` goes as text, anything else as binary."""
+        self._outbox.append((data, size))
+        self._wakeup.set()
+
+    def start_closing(self, code: int | None, reason: str) -> None:
+        """close() on an open connection: queue a Close after the queued data.
+
+        ``code`` None (with an empty reason) sends an empty Close body.
+        """
+        self._queue(_Close(code, reason))
+
+    def abort_connecting(self) -> None:
+        """close() while CONNECTING: give up the attempt (WS §3.1 close step 3)."""
+        self._connect_scope.cancel()
+
+    # -- the task --
+
+    async def run(self) -> None:
+        """Drive the connection to its end; never raises but for cancellation."""
+        try:
+            await self._run()
+        except trio.Cancelled:
+            # The run (or nursery) hosting this socket is going away, as when
+            # a page unloads: Close 1001 where the connection allows it.
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                await self._send_going_away()
+            await self._close_stream()
+            self._report_discarded()
+            raise
+        except Exception:
+            _log.exception("[%d] unexpected internal error; failing the connection", self.id)
+            self._failing = True
+            await self._close_stream()
+            self._report_closed()
+
+    async def _run(self) -> None:
+        url = self._url
+        # Fetch "port blocking": a bad port is a network error, so the
+        # connection fails (WS §2.2) instead of the constructor throwing.
+        if is_bad_port(url.explicit_port):
+            _log.info("[%d] port %s is blocked (Fetch bad port)", self.id, url.explicit_port)
+            await trio.lowlevel.checkpoint()
+            self._failing = True
+            self._report_closed()
+            return
+        try:
+            with trio.move_on_after(self._options.open_timeout) as timeout, self._connect_scope:
+                async with connecting_slot(url.host, url.port):
+                    opened = await self._open()
+            if timeout.cancelled_caught:
+                raise HandshakeFailed("opening handshake timed out")
+            if self._connect_scope.cancel_called:
+                raise HandshakeFailed("close() was called while connecting")
+        except (HandshakeFailed, OSError, trio.BrokenResourceError, ssl.SSLError) as exc:
+            _log.info("[%d] connection failed: %s", self.id, str(exc) or type(exc).__name__)
+            self._failing = True
+            await self._close_stream()
+            self._report_closed()
+            return
+        self._ws, self._tap, self._deflate = opened.connection, opened.tap, opened.deflate
+        self._phase = _Phase.OPEN
+        _log.debug("[%d] open: protocol=%r extensions=%r", self.id, opened.protocol, opened.extensions)
+        self._listener._on_established(opened.protocol, opened.extensions)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._writer)
+            await self._reader()
+            nursery.cancel_scope.cancel()
+        await self._close_stream()
+        self._report_closed()
+
+    async def _open(self) -> Opened:
+        """TCP, TLS, and the opening handshake (WS §2.2, RFC 6455 §4.1)."""
+        url = self._url
+        self._stream = stream = await open_stream(
+            url.host, url.port, secure=url.secure, ssl_context=self._options.ssl_context
+        )
+        handshake = OpeningHandshake(url, self._options, limits.MAX_HANDSHAKE_SIZE)
+        await stream.send_all(handshake.request)
+        while True:
+            opened = handshake.receive(await stream.receive_some(limits.RECEIVE_SIZE))
+            if opened is not None:
+                return opened
+
+    # -- reading --
+
+    async def _reader(self) -> None:
+        """Read and dispatch until the connection ends, however it ends."""
+        assert self._stream is not None and self._ws is not None
+        stream, ws, listener = self._stream, self._ws, self._listener
+        feed = limits.DEFLATE_FEED_SIZE if self._deflate else limits.RECEIVE_SIZE
+        max_size = self._options.max_message_size
+        parts: list[str | bytes] = []
+        size = 0
+        with self._read_scope:
+            try:
+                while True:
+                    data = await stream.receive_some(limits.RECEIVE_SIZE)
+                    if not data:
+                        # TCP closed without a Close frame: RFC 6455 §7.1.5
+                        # code 1006; not a failure, so no error event (WS §4).
+                        return
+                    for start in range(0, len(data), feed):
+                        ws.receive_data(data[start : start + feed] if feed < len(data) else data)
+                        for event in ws.events():
+                            if isinstance(event, TextMessage | BytesMessage):
+                                chunk = event.data
+                                size += len(chunk)
+                                if size > max_size:
+                                    await self._fail(_MESSAGE_TOO_BIG, "message too big")
+                                    return
+                                if not event.message_finished:
+                                    parts.append(chunk)
+                                    continue
+                                if parts:
+                                    parts.append(chunk)
+                                    chunk = _join(parts)
+                                    parts = []
+                                size = 0
+                                listener._on_message(
+                                    chunk if type(chunk) is str or type(chunk) is bytes
+                                    else bytes(chunk)
+                                )
+                            elif isinstance(event, Ping):
+                                self._queue(_Pong(event.payload))
+                            elif isinstance(event, CloseConnection):
+                                await self._on_close_frame(event)
+                                return
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                _log.debug("[%d] connection lost: %r", self.id, exc)
+                return
+        # Only the closing timeout (Chromium: 60 s) cancels the read scope:
+        # the server never answered our Close. Not a failure: no error event.
+        _log.info("[%d] no Close from the server in time; dropping TCP", self.id)
+
+    async def _on_close_frame(self, event: CloseConnection) -> None:
+        assert self._ws is not None and self._tap is not None
+        code, reason = event.code, event.reason
+        if self._ws.state not in (ConnectionState.REMOTE_CLOSING, ConnectionState.CLOSED):
+            # wsproto reports a protocol error as a CloseConnection while its
+            # state stays OPEN or LOCAL_CLOSING; that is not the server's Close.
+            tap = self._tap
+            if tap.code != 1014:
+                _log.info("[%d] protocol error from the server: %s", self.id, reason)
+                await self._fail(code, reason)
+                return
+            # 1014 is registered (IANA) and valid (RFC 6455 §7.4.2), but
+            # wsproto does not know it: accept it as the real Close it is.
+            try:
+                code, reason = 1014, tap.reason.decode("utf-8")
+            except UnicodeDecodeError:
+                await self._fail(1007, "invalid UTF-8 in the Close reason")
+                return
+        self._received_close = (code, reason)
+        if not self._close_sent.is_set():
+            # The server started the closing handshake (RFC 6455 §7.1.3): the
+            # CLOSING task, then echo its Close after what is queued (§5.5.1).
+            self._listener._on_closing_handshake_started()
+            self._queue(_Close(None, ""))
+            with trio.move_on_after(self._options.tcp_close_timeout):
+                await self._close_sent.wait()
+        await self._wait_for_tcp_close()
+
+    async def _fail(self, code: int, reason: str) -> None:
+        """Fail the WebSocket connection once open (RFC 6455 §7.1.7).
+
+        Send a Close with ``code`` unless one was sent, then give the server
+        a short while to close TCP (so it is not left to its own timers); the
+        report is then a failure: error, then close 1006.
+        """
+        self._failing = True
+        if not self._close_sent.is_set():
+            self._outbox.clear()
+            self._queue(_Close(code, reason))
+            with trio.move_on_after(self._options.tcp_close_timeout):
+                await self._close_sent.wait()
+        await self._wait_for_tcp_close()
+
+    async def _wait_for_tcp_close(self) -> None:
+        """After the Close frames the server closes TCP first (RFC 6455 §7.1.1);
+        Chromium waits 2 s for that, then closes it itself."""
+        assert self._stream is not None
+        with trio.move_on_after(self._options.tcp_close_timeout):
+            try:
+                while await self._stream.receive_some(limits.RECEIVE_SIZE):
+                    pass  # data after the server's Close is ignored
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass
+
+    # -- writing --
+
+    def _queue(self, item: _Item) -> None:
+        self._outbox.append(item)
+        self._wakeup.set()
+
+    async def _writer(self) -> None:
+        assert self._stream is not None and self._ws is not None
+        stream, ws, outbox = self._stream, self._ws, self._outbox
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup = trio.Event()
+                while outbox:
+                    chunks: list[bytes] = []
+                    sent_size = 0
+                    close_sent = False
+                    while outbox:
+                        item = outbox.popleft()
+                        if type(item) is tuple:
+                            # WS §3.1 send step 3 sends only before the closing
+                            # handshake starts; data still queued then is dropped
+                            # (and stays counted in bufferedAmount).
+                            if ws.state is ConnectionState.OPEN and not self._failing:
+                                chunks.append(ws.send(Message(data=item[0])))  # type: ignore[arg-type]
+                                sent_size += item[1]
+                        elif isinstance(item, _Pong):
+                            if ws.state is ConnectionState.OPEN:
+                                chunks.append(ws.send(Pong(payload=item.payload)))
+                        elif isinstance(item, _Close) and not self._close_sent.is_set():
+                            chunks.append(ws.send(self._close_event(item)))
+                            close_sent = True
+                    if chunks:
+                        self._writing = True
+                        await stream.send_all(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+                        self._writing = False
+                    if sent_size:
+                        self._listener._on_sent(sent_size)
+                    if close_sent:
+                        self._on_close_sent()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            # The reader sees the same loss and ends the connection.
+            _log.debug("[%d] write failed: %r", self.id, exc)
+
+    def _close_event(self, item: _Close) -> CloseConnection:
+        if item.code is None and self._received_close is not None:
+            # Echo the server's Close: same code and reason, and an empty
+            # body stays empty (RFC 6455 §5.5.1; wsproto reads it as 1005).
+            code, reason = self._received_close
+            if code != 1005:
+                return CloseConnection(code=code, reason=reason)
+        return CloseConnection(code=item.code, reason=item.reason or None)  # type: ignore[arg-type]
+
+    def _on_close_sent(self) -> None:
+        self._close_sent.set()
+        if self._received_close is None and not self._failing:
+            # Chromium's closing handshake timeout starts with our Close.
+            self._read_scope.deadline = trio.current_time() + self._options.close_timeout
+
+    # -- endings --
+
+    async def _send_going_away(self) -> None:
+        ws, stream = self._ws, self._stream
+        if ws is None or stream is None or self._writing or ws.state is not ConnectionState.OPEN:
+            return
+        try:
+            await stream.send_all(ws.send(CloseConnection(code=_GOING_AWAY)))
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, LocalProtocolError):
+            pass
+
+    async def _close_stream(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            with trio.CancelScope(shield=True), trio.move_on_after(1) as scope:
+                try:
+                    await stream.aclose()
+                except (trio.BrokenResourceError, OSError):
+                    pass
+            if scope.cancelled_caught:
+                await trio.aclose_forcefully(stream)
+
+    def _report_closed(self) -> None:
+        """The connection is closed (WS §4): report how, exactly once."""
+        if self._phase is _Phase.DONE:
+            return
+        self._phase = _Phase.DONE
+        self._outbox.clear()
+        received = self._received_close
+        if self._failing:
+            was_clean, code, reason = False, 1006, ""
+        elif received is not None:
+            # RFC 6455 §7.1.4: clean when the closing handshake completed.
+            was_clean, (code, reason) = self._close_sent.is_set(), received
+        else:
+            was_clean, code, reason = False, 1006, ""
+        _log.debug("[%d] closed: clean=%s code=%d failed=%s", self.id, was_clean, code, self._failing)
+        self._listener._on_closed(
+            was_clean=was_clean, code=code, reason=reason, failed=self._failing
+        )
+
+    def _report_discarded(self) -> None:
+        if self._phase is _Phase.DONE:
+            return
+        self._phase = _Phase.DONE
+        self._outbox.clear()
+        self._listener._on_discarded()
+
+
+def _join(parts: list[str | bytes]) -> str | bytes:
+    if isinstance(parts[0], str):
+        return "".join(parts)  # type: ignore[arg-type]
+    return b"".join(parts)  # type: ignore[arg-type]

@@ -1,0 +1,54 @@
+"""permessage-deflate (RFC 7692) offered and checked the way Chromium does it.
+
+wsproto's ``PerMessageDeflate`` offers explicit window sizes and trusts the
+server's answer. Browsers offer ``permessage-deflate; client_max_window_bits``
+(the WS §2.2 example) and fail the connection on a malformed answer
+(RFC 7692 §5.1, §7.1), so this subclass changes the offer and validates the
+response before wsproto configures its compressor from it.
+"""
+
+from __future__ import annotations
+
+from wsproto.extensions import PerMessageDeflate
+
+__all__ = ["ChromiumDeflate"]
+
+_NO_VALUE = ("server_no_context_takeover", "client_no_context_takeover")
+_WINDOW_BITS = ("server_max_window_bits", "client_max_window_bits")
+
+
+class ChromiumDeflate(PerMessageDeflate):
+    """permessage-deflate with Chromium's offer and a strict response check."""
+
+    #: The offer's parameters, after ``permessage-deflate; ``.
+    OFFER = b"client_max_window_bits"
+
+    def offer(self) -> str:
+        """The parameters Chromium sends."""
+        return self.OFFER.decode()
+
+    def accept_response(self, element: str) -> str | None:
+        """Check one response element (RFC 7692 §7.1) and configure from it.
+
+        Returns:
+            None when accepted, else why the connection must fail.
+        """
+        if self.enabled():
+            return "permessage-deflate accepted twice"
+        seen: set[str] = set()
+        for raw in element.split(";")[1:]:
+            name, sep, value = (part.strip() for part in raw.partition("="))
+            value = value.strip('"')
+            if name in seen:
+                return f"permessage-deflate parameter {name} repeated"
+            seen.add(name)
+            if name in _NO_VALUE:
+                if sep:
+                    return f"permessage-deflate parameter {name} takes no value"
+            elif name in _WINDOW_BITS:
+                if not (value.isdigit() and value[0] != "0" and 8 <= int(value) <= 15):
+                    return f"bad permessage-deflate parameter {name}={value!r}"
+            else:
+                return f"unknown permessage-deflate parameter {name!r}"
+        self.finalize(element)
+        return None

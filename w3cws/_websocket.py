@@ -1,0 +1,332 @@
+"""The WebSocket interface (WHATWG WebSockets Standard, WS §3-4).
+
+https://websockets.spec.whatwg.org/#the-websocket-interface
+
+This class owns ``readyState``: every transition goes through
+:meth:`WebSocket._set_state`, so one search finds them all, and the state
+never moves backwards. It opens no socket and imports no wsproto: the engine
+(``_engine/connection.py``) does the wire work and reports back through the
+``_on_*`` methods below, which are the standard's "feedback from the
+protocol" steps (WS §4). The engine calls them from its own task, never from
+inside ``send()`` or ``close()``, so every event is dispatched from the event
+loop as in a browser.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Final, Literal
+
+import trio
+
+from w3cws._blob import Blob
+from w3cws._checks import check_close_arguments, check_protocols
+from w3cws._dom_exception import InvalidStateError
+from w3cws._engine import ConnectOptions, limits
+from w3cws._engine.connection import Connection
+from w3cws._event import CloseEvent, Event, MessageEvent, create_event
+from w3cws._event_handlers import EventHandler
+from w3cws._event_target import EventTarget
+from w3cws._runtime import start_connection
+from w3cws._url import parse_websocket_url
+from w3cws._webidl import usv_string
+
+__all__ = ["WebSocket"]
+
+BinaryType = Literal["blob", "arraybuffer"]
+
+# Request headers the opening handshake owns (RFC 6455 §4.1); ``headers=``
+# cannot replace them without breaking the handshake.
+_RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "upgrade",
+        "connection",
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-protocol",
+        "sec-websocket-extensions",
+    }
+)
+
+
+def _check_headers(
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] | None,
+) -> tuple[tuple[str, str], ...]:
+    if headers is None:
+        return ()
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    checked = []
+    for item in items:
+        name, value = item
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise TypeError("headers must map str names to str values")
+        if name.lower() in _RESERVED_HEADERS:
+            raise ValueError(f"the {name!r} header belongs to the WebSocket handshake; leave it out")
+        if not name.isascii() or not name.isprintable() or ":" in name or not name.strip():
+            raise ValueError(f"{name!r} is not a valid HTTP header name")
+        if "\r" in value or "\n" in value:
+            raise ValueError(f"the value of header {name!r} contains a line break")
+        checked.append((name, value))
+    return tuple(checked)
+
+
+class WebSocket(EventTarget):
+    """A WebSocket, as ``new WebSocket(url, protocols)`` in a browser.
+
+    The constructor validates its arguments, then returns at once with
+    ``readyState == CONNECTING``; the connection is made in the background
+    and reported through events (``open``, ``message``, ``error``, ``close``).
+
+    Args:
+        url: a ``ws:``, ``wss:``, ``http:`` or ``https:`` URL, or a relative
+            one with ``base_url``.
+        protocols: one subprotocol or a sequence of them, offered in order.
+        base_url: plays the page's URL for resolving a relative ``url``.
+        nursery: run the connection in this nursery instead of as a system
+            task of the current trio run.
+        headers: extra request headers (not the handshake's own).
+        origin: value of the ``Origin`` header; browsers always send their
+            page's origin, w3cws sends none unless given one.
+        ssl_context: TLS settings for ``wss:``; default: verify against the
+            system trust store.
+        deflate: offer permessage-deflate as Chromium does (default True).
+        max_message_size: fail the connection (close code 1009 on the wire)
+            on a larger received message.
+        close_timeout: seconds to wait for the server's Close after ours.
+        tcp_close_timeout: seconds to wait for the server to close TCP after
+            the closing handshake.
+        open_timeout: seconds allowed for TCP, TLS and the opening handshake.
+
+    Raises:
+        SyntaxError: (``w3cws.SyntaxError``) a bad URL or protocol list.
+        TypeError: an argument of the wrong type.
+        ValueError: a bad keyword-only extra.
+    """
+
+    CONNECTING: Final = 0
+    OPEN: Final = 1
+    CLOSING: Final = 2
+    CLOSED: Final = 3
+
+    onopen = EventHandler("open")
+    onmessage = EventHandler("message")
+    onerror = EventHandler("error")
+    onclose = EventHandler("close")
+
+    def __init__(
+        self,
+        url: str,
+        protocols: str | Sequence[str] | None = None,
+        *,
+        base_url: str | None = None,
+        nursery: trio.Nursery | None = None,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        origin: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        deflate: bool = True,
+        max_message_size: int = limits.MAX_MESSAGE_SIZE,
+        close_timeout: float = limits.CLOSE_TIMEOUT,
+        tcp_close_timeout: float = limits.TCP_CLOSE_TIMEOUT,
+        open_timeout: float = limits.OPEN_TIMEOUT,
+    ) -> None:
+        super().__init__()
+        # WS §3.1 constructor steps 1-5: parse, map http(s), check scheme and fragment.
+        parsed = parse_websocket_url(url, base_url)
+        # Steps 6-7: one string or a list; tokens, no duplicates.
+        offered = check_protocols(protocols)
+        if origin is not None and not isinstance(origin, str):
+            raise TypeError("origin must be a str or None")
+        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+            raise TypeError("ssl_context must be an ssl.SSLContext or None")
+        for name, value in (
+            ("max_message_size", max_message_size),
+            ("close_timeout", close_timeout),
+            ("tcp_close_timeout", tcp_close_timeout),
+            ("open_timeout", open_timeout),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"{name} must be a positive number, not {value!r}")
+        options = ConnectOptions(
+            protocols=offered,
+            headers=_check_headers(headers),
+            origin=origin,
+            ssl_context=ssl_context,
+            deflate=bool(deflate),
+            max_message_size=int(max_message_size),
+            close_timeout=float(close_timeout),
+            tcp_close_timeout=float(tcp_close_timeout),
+            open_timeout=float(open_timeout),
+        )
+        # Step 8: store the URL record; per-object state of WS §3.1.
+        self._url = parsed
+        self._ready_state = 0
+        self._binary_type: BinaryType = "blob"
+        self._protocol = ""
+        self._extensions = ""
+        self._buffered_amount = 0
+        # Step 9: establish the connection in parallel.
+        self._connection = Connection(parsed, options, self)
+        start_connection(self._connection.run, nursery)
+
+    # -- attributes (WS §3.1) --
+
+    @property
+    def url(self) -> str:
+        """The serialized URL (after http->ws / https->wss)."""
+        return self._url.href
+
+    @property
+    def readyState(self) -> int:  # noqa: N802 - IDL name
+        """CONNECTING (0), OPEN (1), CLOSING (2) or CLOSED (3)."""
+        return self._ready_state
+
+    @property
+    def bufferedAmount(self) -> int:  # noqa: N802 - IDL name
+        """Application bytes passed to ``send()`` and not yet handed to the network."""
+        return self._buffered_amount
+
+    @property
+    def extensions(self) -> str:
+        """The extensions the server selected, as it sent them ("" until open)."""
+        return self._extensions
+
+    @property
+    def protocol(self) -> str:
+        """The subprotocol the server selected ("" until open or if none)."""
+        return self._protocol
+
+    @property
+    def binaryType(self) -> str:  # noqa: N802 - IDL name
+        """``"blob"`` (default) or ``"arraybuffer"``: how binary messages arrive."""
+        return self._binary_type
+
+    @binaryType.setter
+    def binaryType(self, value: str) -> None:  # noqa: N802 - IDL name
+        # WebIDL enum attribute: any other value is ignored, without an error.
+        if value == "blob" or value == "arraybuffer":  # noqa: PLR1714 - str subclasses
+            self._binary_type = "blob" if value == "blob" else "arraybuffer"
+
+    # -- methods (WS §3.1) --
+
+    def send(self, data: str | bytes | bytearray | memoryview | Blob) -> None:
+        """Queue ``data`` to be sent as one message; never waits.
+
+        Raises:
+            InvalidStateError: the connection is still CONNECTING.
+            TypeError: ``data`` is not str, bytes-like or a Blob.
+        """
+        payload: str | bytes | memoryview
+        # WebIDL converts the argument before the steps run.
+        if isinstance(data, str):
+            if data.isascii():
+                payload, size = data, len(data)
+            else:
+                payload = usv_string(data)
+                size = len(payload.encode("utf-8"))
+        elif isinstance(data, bytes):
+            payload, size = data, len(data)
+        elif isinstance(data, bytearray | memoryview):
+            # The bytes as they are at the call (a later change must not show).
+            payload = bytes(data) if isinstance(data, bytearray) else data.tobytes()
+            size = len(payload)
+        elif isinstance(data, Blob):
+            payload, size = data._view(), data.size
+        else:
+            raise TypeError(
+                f"send() takes str, bytes, bytearray, memoryview or Blob, not {type(data).__name__}"
+            )
+        # Step 1.
+        if self._ready_state == 0:
+            raise InvalidStateError("send() was called while the WebSocket is still CONNECTING")
+        # Steps 2-3: send only while established and not closing; step 4: count
+        # the bytes in every case, so after closing bufferedAmount only grows.
+        self._buffered_amount += size
+        if self._ready_state == 1:
+            self._connection.send(payload, size)
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        """Start closing the connection (WS §3.1 close()).
+
+        Args:
+            code: 1000 or 3000-4999; ``None`` means absent.
+            reason: at most 123 bytes of UTF-8; ``None`` means absent.
+
+        Raises:
+            InvalidAccessError: a code that is not 1000 or in 3000-4999.
+            SyntaxError: a reason longer than 123 bytes in UTF-8.
+            TypeError: a code that is not an int, or a reason that is not a str.
+        """
+        # Steps 1-2, in every state, code before reason.
+        code, reason_bytes = check_close_arguments(code, reason)
+        # Step 3, first match.
+        state = self._ready_state
+        if state >= 2:
+            return
+        if state == 0:
+            # Not established yet: fail the connection (error, then close 1006).
+            self._set_state(2)
+            self._connection.abort_connecting()
+            return
+        text = reason_bytes.decode("utf-8") if reason_bytes else ""
+        if code is None and text:
+            # The standard leaves a reason without a code open; Chromium
+            # sends 1000 with it (and an empty body for an empty reason).
+            code = 1000
+        self._set_state(2)
+        self._connection.start_closing(code, text)
+
+    # -- the one place readyState changes --
+
+    def _set_state(self, state: int) -> None:
+        """Move readyState forward (WS §3.1 state machine; never backwards)."""
+        if state > self._ready_state:
+            self._ready_state = state
+
+    # -- feedback from the protocol (WS §4); called by the engine task --
+
+    def _on_established(self, protocol: str, extensions: str) -> None:
+        # "When the WebSocket connection is established": OPEN, fill
+        # extensions and protocol, fire open.
+        if self._ready_state != 0:
+            return
+        self._set_state(1)
+        self._extensions = extensions
+        self._protocol = protocol
+        self._fire(create_event(Event, "open"))
+
+    def _on_message(self, data: str | bytes) -> None:
+        # "When a WebSocket message has been received": dropped unless OPEN;
+        # binaryType is read now, at dispatch.
+        if self._ready_state != 1:
+            return
+        payload: str | bytes | Blob
+        if type(data) is str or self._binary_type == "arraybuffer":
+            payload = data
+        else:
+            payload = Blob._from_bytes(data)  # type: ignore[arg-type]
+        self._fire(create_event(MessageEvent, "message", data=payload, origin=self._url.origin))
+
+    def _on_closing_handshake_started(self) -> None:
+        # "When the WebSocket closing handshake is started": CLOSING, no event.
+        self._set_state(2)
+
+    def _on_sent(self, nbytes: int) -> None:
+        self._buffered_amount -= nbytes
+
+    def _on_closed(self, *, was_clean: bool, code: int, reason: str, failed: bool) -> None:
+        # "When the WebSocket connection is closed": CLOSED, then error if the
+        # connection was failed, then close, all in one task.
+        self._set_state(3)
+        if failed:
+            self._fire(create_event(Event, "error"))
+        self._fire(create_event(CloseEvent, "close", wasClean=was_clean, code=code, reason=reason))
+
+    def _on_discarded(self) -> None:
+        # The hosting run ended (page unload): CLOSED, and no further events.
+        self._set_state(3)
+
+    def __repr__(self) -> str:
+        states = ("CONNECTING", "OPEN", "CLOSING", "CLOSED")
+        return f"<WebSocket {self._url.href} {states[self._ready_state]}>"
