@@ -1,0 +1,206 @@
+"""Event, MessageEvent, CloseEvent: construction, flags, create_event (DOM §2.2, §2.5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from w3cws._event import CloseEvent, Event, MessageEvent, create_event
+from w3cws._event_target import EventTarget
+
+EVENT_DEFAULTS: dict[str, object] = {
+    "target": None,
+    "srcElement": None,
+    "currentTarget": None,
+    "eventPhase": 0,
+    "bubbles": False,
+    "cancelable": False,
+    "composed": False,
+    "defaultPrevented": False,
+    "returnValue": True,
+    "cancelBubble": False,
+    "isTrusted": False,
+}
+
+
+@pytest.mark.parametrize(
+    ("cls", "extra"),
+    [
+        (Event, {}),
+        (
+            MessageEvent,
+            {"data": None, "origin": "", "lastEventId": "", "source": None, "ports": []},
+        ),
+        (CloseEvent, {"wasClean": False, "code": 0, "reason": ""}),
+    ],
+)
+def test_defaults(cls: type[Event], extra: dict[str, object]) -> None:
+    event = cls("x")
+    assert event.type == "x"
+    for name, value in {**EVENT_DEFAULTS, **extra}.items():
+        assert getattr(event, name) == value, name
+    assert event.composedPath() == []
+
+
+@pytest.mark.parametrize(
+    ("cls", "init", "expected"),
+    [
+        (Event, {"bubbles": True}, {"bubbles": True, "cancelable": False}),
+        (Event, {"cancelable": 1, "composed": True}, {"cancelable": True, "composed": True}),
+        (Event, {"unknown": 1}, {"bubbles": False}),
+        (
+            MessageEvent,
+            {"data": b"\x00", "origin": "ws://h", "lastEventId": "7", "ports": ("p",)},
+            {"data": b"\x00", "origin": "ws://h", "lastEventId": "7", "ports": ["p"]},
+        ),
+        (MessageEvent, {"origin": "a\ud800"}, {"origin": "a\ufffd"}),
+        (MessageEvent, {"cancelable": True}, {"cancelable": True, "data": None}),
+        (
+            CloseEvent,
+            {"wasClean": True, "code": 1000, "reason": "bye"},
+            {"wasClean": True, "code": 1000, "reason": "bye"},
+        ),
+        (CloseEvent, {"code": 65536 + 1001}, {"code": 1001}),  # unsigned short wraps
+        (CloseEvent, {"code": -1}, {"code": 65535}),
+        (CloseEvent, {"reason": "\udc00"}, {"reason": "\ufffd"}),
+    ],
+)
+def test_init_dict(cls: type[Event], init: dict[str, Any], expected: dict[str, object]) -> None:
+    event = cls("x", init)
+    for name, value in expected.items():
+        assert getattr(event, name) == value, name
+
+
+@pytest.mark.parametrize(
+    ("cls", "init"),
+    [
+        (Event, None),
+        (MessageEvent, {"origin": 1}),
+        (MessageEvent, {"lastEventId": None}),
+        (CloseEvent, {"code": 1000.5}),
+        (CloseEvent, {"reason": b"bytes"}),
+    ],
+)
+def test_bad_types(cls: type[Event], init: dict[str, Any] | None) -> None:
+    with pytest.raises(TypeError):
+        cls(42 if init is None else "x", init)  # type: ignore[arg-type]
+
+
+def test_phase_constants_on_class_and_instance() -> None:
+    event = Event("x")
+    for name, value in [
+        ("NONE", 0),
+        ("CAPTURING_PHASE", 1),
+        ("AT_TARGET", 2),
+        ("BUBBLING_PHASE", 3),
+    ]:
+        assert getattr(Event, name) == getattr(event, name) == value
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "type", "target", "srcElement", "currentTarget", "eventPhase", "bubbles", "cancelable",
+        "composed", "defaultPrevented", "isTrusted", "timeStamp",
+    ],
+)  # fmt: skip
+def test_read_only_attributes(name: str) -> None:
+    event = Event("x")
+    with pytest.raises(AttributeError):
+        setattr(event, name, getattr(event, name))
+
+
+@pytest.mark.parametrize(
+    ("cancelable", "cancel", "prevented"),
+    [
+        (True, Event.preventDefault, True),
+        (False, Event.preventDefault, False),
+        (True, lambda e: setattr(e, "returnValue", False), True),
+        (False, lambda e: setattr(e, "returnValue", False), False),
+        (True, lambda e: setattr(e, "returnValue", True), False),
+    ],
+)
+def test_canceling(cancelable: bool, cancel: Any, prevented: bool) -> None:
+    event = Event("x", {"cancelable": cancelable})
+    cancel(event)
+    assert event.defaultPrevented is prevented
+    assert event.returnValue is not prevented
+    event.returnValue = True  # cannot un-cancel
+    assert event.defaultPrevented is prevented
+
+
+def test_cancel_bubble_and_stop_flags() -> None:
+    event = Event("x")
+    event.cancelBubble = False
+    assert event.cancelBubble is False
+    event.cancelBubble = True
+    assert event.cancelBubble is True
+    event.cancelBubble = False  # setting false does nothing
+    assert event.cancelBubble is True
+    other = Event("y")
+    other.stopImmediatePropagation()
+    assert other.cancelBubble is True
+
+
+def test_time_stamp_is_monotonic_milliseconds() -> None:
+    first, second = Event("a"), Event("b")
+    assert isinstance(first.timeStamp, float)
+    assert 0 <= first.timeStamp <= second.timeStamp
+
+
+def test_init_event_reinitializes() -> None:
+    event = create_event(Event, "a", cancelable=True)
+    event.preventDefault()
+    event.stopImmediatePropagation()
+    event.initEvent("b", True)
+    assert (event.type, event.bubbles, event.cancelable) == ("b", True, False)
+    assert (event.defaultPrevented, event.cancelBubble, event.isTrusted) == (False, False, False)
+
+
+def test_init_event_is_a_no_op_during_dispatch() -> None:
+    target = EventTarget()
+    seen: list[str] = []
+
+    def listener(event: Event) -> None:
+        event.initEvent("changed", True, True)
+        seen.append(event.type)
+
+    target.addEventListener("a", listener)
+    event = Event("a")
+    target.dispatchEvent(event)
+    assert seen == ["a"]
+    assert (event.type, event.bubbles) == ("a", False)
+
+
+@pytest.mark.parametrize(
+    ("cls", "fields"),
+    [
+        (Event, {}),
+        (Event, {"cancelable": True}),
+        (MessageEvent, {"data": "hi", "origin": "ws://example.com"}),
+        (CloseEvent, {"wasClean": True, "code": 1000, "reason": ""}),
+    ],
+)
+def test_create_event_is_trusted_with_fields(cls: type[Event], fields: dict[str, object]) -> None:
+    event = create_event(cls, "t", **fields)
+    assert type(event) is cls
+    assert event.type == "t"
+    assert event.isTrusted is True
+    for name, value in fields.items():
+        assert getattr(event, name) == value, name
+
+
+def test_create_event_leaves_other_fields_at_defaults() -> None:
+    event = create_event(MessageEvent, "message", data=b"x")
+    assert (event.origin, event.lastEventId, event.source, event.ports) == ("", "", None, [])
+    assert event.ports is not create_event(MessageEvent, "message").ports
+
+
+def test_create_event_rejects_unknown_fields() -> None:
+    with pytest.raises(KeyError):
+        create_event(CloseEvent, "close", wasclean=True)
+
+
+def test_repr() -> None:
+    assert repr(create_event(CloseEvent, "close")) == "<CloseEvent type='close' isTrusted=True>"

@@ -1,0 +1,317 @@
+"""EventTarget: the listener list and event dispatch (DOM §2.7-§2.9).
+
+Theory of operation. A target keeps one ordered list of listener records. A
+WebSocket has no parent, so DOM dispatch (§2.9) reduces to two passes over
+that list at phase AT_TARGET: first the capture listeners, then the others.
+Each pass iterates over a snapshot, skips records removed meanwhile, and
+catches every listener's exception so that one bad listener stops neither the
+others nor the connection.
+
+Two Python-only hooks live here, as module state, so that this module never
+imports an event loop (trio, asyncio) and tests can run without one:
+
+- ``set_exception_reporter``: where listener exceptions go (HTML "report an
+  exception"); by default the ``w3cws`` logger at ERROR with the traceback.
+- ``set_async_listener_runner``: who runs the coroutine an ``async def``
+  listener returns; ``_runtime`` installs one that starts a task.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable, Coroutine, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._dom_exception import InvalidStateError
+from ._event import Event
+
+if TYPE_CHECKING:
+    from ._abort import AbortSignal
+    from ._event_handlers import EventHandlerState
+
+__all__ = [
+    "EventTarget",
+    "report_exception",
+    "set_async_listener_runner",
+    "set_exception_reporter",
+]
+
+_logger = logging.getLogger("w3cws")
+
+ExceptionReporter = Callable[[BaseException], None]
+AsyncListenerRunner = Callable[[Coroutine[Any, Any, object]], None]
+
+
+def _log_exception(exc: BaseException) -> None:
+    _logger.error("Uncaught exception in an event listener", exc_info=exc)
+
+
+class _Hooks:
+    """The two replaceable hooks, in one object instead of module globals."""
+
+    __slots__ = ("async_listener_runner", "exception_reporter")
+
+    def __init__(self) -> None:
+        self.exception_reporter: ExceptionReporter = _log_exception
+        self.async_listener_runner: AsyncListenerRunner | None = None
+
+
+_hooks = _Hooks()
+
+
+def set_exception_reporter(fn: ExceptionReporter | None) -> ExceptionReporter:
+    """Replace the function that receives exceptions raised by listeners.
+
+    Args:
+        fn: called with each exception; ``None`` restores the default, which
+            logs to the ``w3cws`` logger at ERROR with the traceback.
+
+    Returns:
+        The reporter that was installed before, to put it back later.
+    """
+    previous = _hooks.exception_reporter
+    _hooks.exception_reporter = _log_exception if fn is None else fn
+    return previous
+
+
+def set_async_listener_runner(fn: AsyncListenerRunner | None) -> AsyncListenerRunner | None:
+    """Install the function that runs coroutines returned by ``async def`` listeners.
+
+    Args:
+        fn: takes ownership of the coroutine (typically starts it as a task and
+            reports its exception with ``report_exception``); ``None`` removes it.
+
+    Returns:
+        The runner that was installed before, to put it back later.
+    """
+    previous = _hooks.async_listener_runner
+    _hooks.async_listener_runner = fn
+    return previous
+
+
+def report_exception(exc: BaseException) -> None:
+    """Report an exception a listener raised and return (HTML "report an exception").
+
+    Never raises: if a custom reporter fails, both exceptions are logged.
+    """
+    try:
+        _hooks.exception_reporter(exc)
+    except Exception as reporter_exc:
+        _logger.error("The w3cws exception reporter raised", exc_info=reporter_exc)
+        _log_exception(exc)
+
+
+def _run_async_listener(coro: Coroutine[Any, Any, object]) -> None:
+    runner = _hooks.async_listener_runner
+    if runner is None:
+        coro.close()  # never started: closing avoids a "never awaited" warning
+        raise RuntimeError(
+            "async event listeners need a running w3cws runtime; this one was not started"
+        )
+    runner(coro)
+
+
+class _Listener:
+    """An event listener record (DOM §2.7): what addEventListener stores."""
+
+    __slots__ = ("callback", "capture", "once", "passive", "removed", "signal", "type")
+
+    def __init__(
+        self,
+        type: str,
+        callback: object,
+        *,
+        capture: bool,
+        passive: bool,
+        once: bool,
+        signal: AbortSignal | None,
+    ) -> None:
+        self.type = type
+        self.callback = callback
+        self.capture = capture
+        self.passive = passive
+        self.once = once
+        self.signal = signal
+        self.removed = False
+
+
+def _flatten_capture(options: object) -> bool:
+    # DOM §2.7 "flatten": a bool-like value is capture; a dictionary has "capture".
+    if isinstance(options, Mapping):
+        return bool(options.get("capture", False))
+    return bool(options)
+
+
+class EventTarget:
+    """A DOM ``EventTarget`` (DOM §2.7): add, remove and dispatch listeners.
+
+    Subclasses (``WebSocket``, ``AbortSignal``) call ``super().__init__()``.
+    """
+
+    __slots__ = ("__weakref__", "_event_handler_map", "_listeners")
+
+    def __init__(self) -> None:
+        self._listeners: list[_Listener] = []
+        # HTML "event handler map": one state per handler attribute that was used.
+        self._event_handler_map: dict[str, EventHandlerState] = {}
+
+    def addEventListener(
+        self,
+        type: str,
+        callback: object,
+        options: bool | Mapping[str, object] | None = None,
+    ) -> None:
+        """Append a listener, unless an equal one is already registered.
+
+        Args:
+            type: the event type to listen for.
+            callback: a callable taking the event, an object with a
+                ``handleEvent(event)`` method (looked up at each call), or
+                ``None`` (ignored). Compared with ``==``, so a bound method
+                can be passed again to remove it.
+            options: a bool (capture) or a mapping with ``"capture"``,
+                ``"once"``, ``"passive"`` and ``"signal"`` (an ``AbortSignal``).
+
+        Raises:
+            TypeError: ``signal`` is not an ``AbortSignal``.
+        """
+        # DOM §2.7 addEventListener() / "flatten more".
+        once = passive = False
+        signal: AbortSignal | None = None
+        if isinstance(options, Mapping):
+            once = bool(options.get("once", False))
+            passive = bool(options.get("passive", False))  # default passive: false here
+            given = options.get("signal")
+            if given is not None:
+                from ._abort import AbortSignal  # _abort builds on this module
+
+                if not isinstance(given, AbortSignal):
+                    raise TypeError(
+                        f"the signal option must be an AbortSignal, not {given.__class__.__name__}"
+                    )
+                signal = given
+        capture = _flatten_capture(options)
+        # DOM §2.7 "add an event listener", steps 2-3.
+        if signal is not None and signal.aborted:
+            return
+        if callback is None:
+            return
+        # Step 4: an equal (type, callback, capture) record makes this a no-op.
+        if self._find_listener(type, callback, capture) is not None:
+            return
+        record = _Listener(
+            type, callback, capture=capture, passive=passive, once=once, signal=signal
+        )
+        self._add_listener(record)
+
+    def removeEventListener(
+        self,
+        type: str,
+        callback: object,
+        options: bool | Mapping[str, object] | None = None,
+    ) -> None:
+        """Remove the listener with the same type, callback (``==``) and capture.
+
+        Only ``capture`` in ``options`` matters, as in DOM §2.7.
+        """
+        record = self._find_listener(type, callback, _flatten_capture(options))
+        if record is not None:
+            self._remove_listener(record)
+
+    def dispatchEvent(self, event: Event) -> bool:
+        """Dispatch a script-made event synchronously; return ``not defaultPrevented``.
+
+        Raises:
+            TypeError: ``event`` is not an ``Event``.
+            InvalidStateError: the event is being dispatched already.
+        """
+        # DOM §2.7 dispatchEvent(), steps 1-2.
+        if not isinstance(event, Event):
+            raise TypeError(f"dispatchEvent() needs an Event, not {type(event).__name__}")
+        if event._dispatch:
+            raise InvalidStateError("the event is already being dispatched")
+        event._is_trusted = False
+        return self._fire(event)
+
+    def _fire(self, event: Event) -> bool:
+        """Dispatch an event the UA created (``create_event``); keeps ``isTrusted``.
+
+        Returns:
+            ``not defaultPrevented``, as DOM §2.9 "dispatch" does.
+        """
+        # DOM §2.9 "dispatch", reduced to a parentless target: path == [self].
+        event._dispatch = True
+        event._target = self
+        if self._listeners:
+            event._event_phase = Event.AT_TARGET
+            self._invoke(event, capture=True)
+            self._invoke(event, capture=False)
+        # Step 12 onwards: reset, except target and the canceled flag.
+        event._event_phase = Event.NONE
+        event._current_target = None
+        event._dispatch = False
+        event._stop_propagation = False
+        event._stop_immediate_propagation = False
+        return not event._canceled
+
+    def _invoke(self, event: Event, capture: bool) -> None:
+        # DOM §2.9 "invoke": skip the pass after stopPropagation(); otherwise run
+        # the listeners of a snapshot, so ones added now wait for the next pass.
+        if event._stop_propagation:
+            return
+        event._current_target = self
+        type = event._type
+        for record in self._listeners.copy():
+            # "inner invoke", step 2: skip removed records and other types/phases.
+            if record.removed or record.capture is not capture or record.type != type:
+                continue
+            if record.once:
+                self._remove_listener(record)
+            if record.passive:
+                event._in_passive_listener = True
+            callback = record.callback
+            try:
+                if callable(callback):
+                    result = callback(event)
+                else:
+                    # WebIDL "call a user object's operation": handleEvent is
+                    # read at each call, so an object can swap it between events.
+                    handle_event = getattr(callback, "handleEvent", None)
+                    if not callable(handle_event):
+                        raise TypeError(
+                            f"event listener {callback!r} is neither callable "
+                            "nor has a callable handleEvent"
+                        )
+                    result = handle_event(event)
+                if inspect.iscoroutine(result):
+                    _run_async_listener(result)
+            except Exception as exc:
+                report_exception(exc)
+            event._in_passive_listener = False
+            if event._stop_immediate_propagation:
+                return
+
+    def _find_listener(self, type: str, callback: object, capture: bool) -> _Listener | None:
+        # DOM §2.7: records are identified by type, callback and capture; the
+        # callback with == so that bound methods match (see events.md §2 "Py").
+        for record in self._listeners:
+            if record.type == type and record.capture is capture and record.callback == callback:
+                return record
+        return None
+
+    def _add_listener(self, record: _Listener) -> None:
+        # DOM §2.7 "add an event listener", steps 4-5 (duplicates already ruled out).
+        self._listeners.append(record)
+        if record.signal is not None:
+            record.signal._add_algorithm(record, functools.partial(self._remove_listener, record))
+
+    def _remove_listener(self, record: _Listener) -> None:
+        # DOM §2.7 "remove an event listener": mark it so a running dispatch skips it.
+        record.removed = True
+        self._listeners.remove(record)
+        # Not in the DOM steps: forget the abort algorithm as well, so that a
+        # long-lived signal does not keep removed listeners (and us) alive.
+        if record.signal is not None:
+            record.signal._remove_algorithm(record)
