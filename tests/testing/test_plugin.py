@@ -1,0 +1,50 @@
+"""The pytest plugin, run the way a user runs it: a fresh pytest session via pytester.
+
+The user's project enables pytest-trio's trio mode in its ini file; our plugin
+comes in through its ``pytest11`` entry point, with nothing in conftest.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+USER_TESTS = """
+import trio
+from websockets.sync.client import connect
+
+from w3cws.testing import Behavior, Send
+
+
+def talk(url, message):
+    with connect(url, open_timeout=2, ping_interval=None) as ws:
+        ws.send(message)
+        return ws.recv(timeout=2)
+
+
+async def test_echo_server(w3cws_server):
+    with trio.fail_after(5):
+        answer = await trio.to_thread.run_sync(talk, w3cws_server.url, "ping?")
+        assert answer == "ping?"
+        assert w3cws_server.connections[0].messages == ["ping?"]
+
+
+async def test_factory_starts_servers(w3cws_server_factory):
+    with trio.fail_after(5):
+        loud = await w3cws_server_factory(Behavior(on_message=lambda rec, m: [Send(m.upper())]))
+        plain = await w3cws_server_factory()
+        assert loud.port != plain.port
+        assert await trio.to_thread.run_sync(talk, loud.url, "hey") == "HEY"
+        assert await trio.to_thread.run_sync(talk, plain.url, "hey") == "hey"
+"""
+
+
+def test_fixtures_in_a_user_project(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\ntrio_mode = true\n")
+    pytester.makepyfile(test_user=USER_TESTS)
+    result = pytester.runpytest("-p", "trio", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    # Control: the fixtures really come from the entry point named "w3cws".
+    result = pytester.runpytest("-p", "trio", "-p", "no:cacheprovider", "-p", "no:w3cws")
+    result.assert_outcomes(errors=2)
