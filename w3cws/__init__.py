@@ -11,7 +11,7 @@ from w3cws._dom_exception import (
     DOMException,
     InvalidAccessError,
     InvalidStateError,
-    SyntaxError,  # noqa: A004 - the WebIDL name, on purpose
+    SyntaxError,
 )
 from w3cws._event import CloseEvent, Event, MessageEvent
 from w3cws._event_target import EventTarget

@@ -110,7 +110,7 @@ class DOMException(Exception):
         return f"{self._name}: {self._message}" if self._message else self._name
 
 
-class SyntaxError(DOMException):  # noqa: A001 - the WebIDL name, on purpose
+class SyntaxError(DOMException):
     """DOMException named ``"SyntaxError"`` (code 12); not the builtin."""
 
     _default_name = "SyntaxError"
@@ -126,4 +126,3 @@ class InvalidAccessError(DOMException):
     """DOMException named ``"InvalidAccessError"`` (code 15)."""
 
     _default_name = "InvalidAccessError"
-

@@ -63,7 +63,9 @@ def _check_headers(
         if not isinstance(name, str) or not isinstance(value, str):
             raise TypeError("headers must map str names to str values")
         if name.lower() in _RESERVED_HEADERS:
-            raise ValueError(f"the {name!r} header belongs to the WebSocket handshake; leave it out")
+            raise ValueError(
+                f"the {name!r} header belongs to the WebSocket handshake; leave it out"
+            )
         if not name.isascii() or not name.isprintable() or ":" in name or not name.strip():
             raise ValueError(f"{name!r} is not a valid HTTP header name")
         if "\r" in value or "\n" in value:
@@ -178,12 +180,12 @@ class WebSocket(EventTarget):
         return self._url.href
 
     @property
-    def readyState(self) -> int:  # noqa: N802 - IDL name
+    def readyState(self) -> int:
         """CONNECTING (0), OPEN (1), CLOSING (2) or CLOSED (3)."""
         return self._ready_state
 
     @property
-    def bufferedAmount(self) -> int:  # noqa: N802 - IDL name
+    def bufferedAmount(self) -> int:
         """Application bytes passed to ``send()`` and not yet handed to the network."""
         return self._buffered_amount
 
@@ -198,12 +200,12 @@ class WebSocket(EventTarget):
         return self._protocol
 
     @property
-    def binaryType(self) -> str:  # noqa: N802 - IDL name
+    def binaryType(self) -> str:
         """``"blob"`` (default) or ``"arraybuffer"``: how binary messages arrive."""
         return self._binary_type
 
     @binaryType.setter
-    def binaryType(self, value: str) -> None:  # noqa: N802 - IDL name
+    def binaryType(self, value: str) -> None:
         # WebIDL enum attribute: any other value is ignored, without an error.
         if value == "blob" or value == "arraybuffer":  # noqa: PLR1714 - str subclasses
             self._binary_type = "blob" if value == "blob" else "arraybuffer"
@@ -281,8 +283,7 @@ class WebSocket(EventTarget):
 
     def _set_state(self, state: int) -> None:
         """Move readyState forward (WS §3.1 state machine; never backwards)."""
-        if state > self._ready_state:
-            self._ready_state = state
+        self._ready_state = max(self._ready_state, state)
 
     # -- feedback from the protocol (WS §4); called by the engine task --
 
@@ -302,10 +303,10 @@ class WebSocket(EventTarget):
         if self._ready_state != 1:
             return
         payload: str | bytes | Blob
-        if type(data) is str or self._binary_type == "arraybuffer":
+        if isinstance(data, str) or self._binary_type == "arraybuffer":
             payload = data
         else:
-            payload = Blob._from_bytes(data)  # type: ignore[arg-type]
+            payload = Blob._from_bytes(data)
         self._fire(create_event(MessageEvent, "message", data=payload, origin=self._url.origin))
 
     def _on_closing_handshake_started(self) -> None:

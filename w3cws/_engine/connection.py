@@ -20,11 +20,13 @@ Sections cited: RFC 6455 (§), WHATWG WebSockets (WS §), Chromium's
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import ssl
 from collections import deque
 from enum import Enum, auto
+from typing import cast
 
 import trio
 from wsproto.connection import Connection as WsprotoConnection
@@ -36,13 +38,16 @@ from w3cws._checks import is_bad_port
 from w3cws._engine import ConnectOptions, EngineListener, limits
 from w3cws._engine.handshake import HandshakeFailed, Opened, OpeningHandshake
 from w3cws._engine.tap import CloseCodeTap
-from w3cws._engine.transport import connecting_slot, open_stream
+from w3cws._engine.transport import ConnectingTurn, open_stream
 from w3cws._url import WebSocketURL
 
 __all__ = ["Connection"]
 
 _log = logging.getLogger("w3cws.engine")
 _ids = itertools.count(1)
+
+# What a lost or reset connection raises from a trio stream.
+_LOST = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 
 # RFC 6455 §7.4.1 codes the engine sends itself.
 _GOING_AWAY = 1001
@@ -101,11 +106,15 @@ class Connection:
         self._deflate = False
         self._stream: trio.abc.Stream | None = None
         self._connect_scope = trio.CancelScope()
+        self._turn = ConnectingTurn(url.host, url.port)
         self._read_scope = trio.CancelScope()
         self._close_sent = trio.Event()
         self._writing = False
         # Set once the connection must be failed (RFC 6455 §7.1.7).
         self._failing = False
+        # The message being received, frame by frame, and its size so far.
+        self._parts: list[str | bytes | bytearray] = []
+        self._message_size = 0
         # Code and reason of the first Close frame received (RFC 6455 §7.1.5).
         self._received_close: tuple[int, str] | None = None
 
@@ -133,19 +142,21 @@ class Connection:
         """Drive the connection to its end; never raises but for cancellation."""
         try:
             await self._run()
-        except trio.Cancelled:
-            # The run (or nursery) hosting this socket is going away, as when
-            # a page unloads: Close 1001 where the connection allows it.
-            with trio.CancelScope(shield=True), trio.move_on_after(1):
-                await self._send_going_away()
-            await self._close_stream()
-            self._report_discarded()
-            raise
         except Exception:
             _log.exception("[%d] unexpected internal error; failing the connection", self.id)
             self._failing = True
             await self._close_stream()
             self._report_closed()
+        finally:
+            self._turn.release()
+            if self._phase is not _Phase.DONE:
+                # Cancelled: the run (or nursery) hosting this socket is going
+                # away, as when a page unloads. Close 1001 where the connection
+                # allows it, then no more events.
+                with trio.CancelScope(shield=True), trio.move_on_after(1):
+                    await self._send_going_away()
+                await self._close_stream()
+                self._report_discarded()
 
     async def _run(self) -> None:
         url = self._url
@@ -159,8 +170,9 @@ class Connection:
             return
         try:
             with trio.move_on_after(self._options.open_timeout) as timeout, self._connect_scope:
-                async with connecting_slot(url.host, url.port):
-                    opened = await self._open()
+                await self._turn.wait()
+                opened = await self._open()
+            self._turn.release()
             if timeout.cancelled_caught:
                 raise HandshakeFailed("opening handshake timed out")
             if self._connect_scope.cancel_called:
@@ -173,7 +185,9 @@ class Connection:
             return
         self._ws, self._tap, self._deflate = opened.connection, opened.tap, opened.deflate
         self._phase = _Phase.OPEN
-        _log.debug("[%d] open: protocol=%r extensions=%r", self.id, opened.protocol, opened.extensions)
+        _log.debug(
+            "[%d] open: protocol=%r extensions=%r", self.id, opened.protocol, opened.extensions
+        )
         self._listener._on_established(opened.protocol, opened.extensions)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._writer)
@@ -200,55 +214,65 @@ class Connection:
     async def _reader(self) -> None:
         """Read and dispatch until the connection ends, however it ends."""
         assert self._stream is not None and self._ws is not None
-        stream, ws, listener = self._stream, self._ws, self._listener
+        stream, ws = self._stream, self._ws
         feed = limits.DEFLATE_FEED_SIZE if self._deflate else limits.RECEIVE_SIZE
-        max_size = self._options.max_message_size
-        parts: list[str | bytes] = []
-        size = 0
         with self._read_scope:
             try:
+                # Frames that came with the handshake response are parsed
+                # before the first read.
+                # (trio types received data as bytes | bytearray; wsproto
+                # takes either, though it declares bytes.)
+                data = b""
                 while True:
-                    data = await stream.receive_some(limits.RECEIVE_SIZE)
+                    for start in range(0, len(data) or 1, feed):
+                        if data:
+                            ws.receive_data(
+                                data[start : start + feed] if start or feed < len(data) else data
+                            )
+                        if not await self._handle_events(ws):
+                            return
+                    data = cast("bytes", await stream.receive_some(limits.RECEIVE_SIZE))
                     if not data:
                         # TCP closed without a Close frame: RFC 6455 §7.1.5
                         # code 1006; not a failure, so no error event (WS §4).
                         return
-                    for start in range(0, len(data), feed):
-                        ws.receive_data(data[start : start + feed] if feed < len(data) else data)
-                        for event in ws.events():
-                            if isinstance(event, TextMessage | BytesMessage):
-                                chunk = event.data
-                                size += len(chunk)
-                                if size > max_size:
-                                    await self._fail(_MESSAGE_TOO_BIG, "message too big")
-                                    return
-                                if not event.message_finished:
-                                    parts.append(chunk)
-                                    continue
-                                if parts:
-                                    parts.append(chunk)
-                                    chunk = _join(parts)
-                                    parts = []
-                                size = 0
-                                listener._on_message(
-                                    chunk if type(chunk) is str or type(chunk) is bytes
-                                    else bytes(chunk)
-                                )
-                            elif isinstance(event, Ping):
-                                self._queue(_Pong(event.payload))
-                            elif isinstance(event, CloseConnection):
-                                await self._on_close_frame(event)
-                                return
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            except _LOST as exc:
                 _log.debug("[%d] connection lost: %r", self.id, exc)
                 return
         # Only the closing timeout (Chromium: 60 s) cancels the read scope:
         # the server never answered our Close. Not a failure: no error event.
         _log.info("[%d] no Close from the server in time; dropping TCP", self.id)
 
+    async def _handle_events(self, ws: WsprotoConnection) -> bool:
+        """Act on the frames parsed so far; False once the connection ends."""
+        for event in ws.events():
+            if isinstance(event, TextMessage | BytesMessage):
+                chunk = event.data
+                self._message_size += len(chunk)
+                if self._message_size > self._options.max_message_size:
+                    await self._fail(_MESSAGE_TOO_BIG, "message too big")
+                    return False
+                parts = self._parts
+                if not event.message_finished:
+                    parts.append(chunk)
+                    continue
+                if parts:
+                    parts.append(chunk)
+                    chunk = "".join(parts) if isinstance(chunk, str) else b"".join(parts)  # type: ignore[arg-type]
+                    parts.clear()
+                self._message_size = 0
+                # A whole message: one "message received" step (WS §4).
+                self._listener._on_message(bytes(chunk) if isinstance(chunk, bytearray) else chunk)
+            elif isinstance(event, Ping):
+                self._queue(_Pong(event.payload))
+            elif isinstance(event, CloseConnection):
+                await self._on_close_frame(event)
+                return False
+        return True
+
     async def _on_close_frame(self, event: CloseConnection) -> None:
         assert self._ws is not None and self._tap is not None
-        code, reason = event.code, event.reason
+        code, reason = event.code, event.reason or ""
         if self._ws.state not in (ConnectionState.REMOTE_CLOSING, ConnectionState.CLOSED):
             # wsproto reports a protocol error as a CloseConnection while its
             # state stays OPEN or LOCAL_CLOSING; that is not the server's Close.
@@ -297,7 +321,7 @@ class Connection:
             try:
                 while await self._stream.receive_some(limits.RECEIVE_SIZE):
                     pass  # data after the server's Close is ignored
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            except _LOST:
                 pass
 
     # -- writing --
@@ -324,7 +348,7 @@ class Connection:
                             # handshake starts; data still queued then is dropped
                             # (and stays counted in bufferedAmount).
                             if ws.state is ConnectionState.OPEN and not self._failing:
-                                chunks.append(ws.send(Message(data=item[0])))  # type: ignore[arg-type]
+                                chunks.append(ws.send(Message(data=item[0])))  # type: ignore[type-var]
                                 sent_size += item[1]
                         elif isinstance(item, _Pong):
                             if ws.state is ConnectionState.OPEN:
@@ -340,7 +364,7 @@ class Connection:
                         self._listener._on_sent(sent_size)
                     if close_sent:
                         self._on_close_sent()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+        except _LOST as exc:
             # The reader sees the same loss and ends the connection.
             _log.debug("[%d] write failed: %r", self.id, exc)
 
@@ -365,19 +389,18 @@ class Connection:
         ws, stream = self._ws, self._stream
         if ws is None or stream is None or self._writing or ws.state is not ConnectionState.OPEN:
             return
-        try:
+        with contextlib.suppress(*_LOST, LocalProtocolError):
             await stream.send_all(ws.send(CloseConnection(code=_GOING_AWAY)))
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, LocalProtocolError):
-            pass
 
     async def _close_stream(self) -> None:
         stream, self._stream = self._stream, None
         if stream is not None:
-            with trio.CancelScope(shield=True), trio.move_on_after(1) as scope:
-                try:
-                    await stream.aclose()
-                except (trio.BrokenResourceError, OSError):
-                    pass
+            with (
+                trio.CancelScope(shield=True),
+                trio.move_on_after(1) as scope,
+                contextlib.suppress(*_LOST),
+            ):
+                await stream.aclose()
             if scope.cancelled_caught:
                 await trio.aclose_forcefully(stream)
 
@@ -395,7 +418,9 @@ class Connection:
             was_clean, (code, reason) = self._close_sent.is_set(), received
         else:
             was_clean, code, reason = False, 1006, ""
-        _log.debug("[%d] closed: clean=%s code=%d failed=%s", self.id, was_clean, code, self._failing)
+        _log.debug(
+            "[%d] closed: clean=%s code=%d failed=%s", self.id, was_clean, code, self._failing
+        )
         self._listener._on_closed(
             was_clean=was_clean, code=code, reason=reason, failed=self._failing
         )
@@ -406,9 +431,3 @@ class Connection:
         self._phase = _Phase.DONE
         self._outbox.clear()
         self._listener._on_discarded()
-
-
-def _join(parts: list[str | bytes]) -> str | bytes:
-    if isinstance(parts[0], str):
-        return "".join(parts)  # type: ignore[arg-type]
-    return b"".join(parts)  # type: ignore[arg-type]

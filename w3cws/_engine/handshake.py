@@ -77,23 +77,30 @@ class OpeningHandshake:
             # One header, values joined by ", " in the given order (WS §2.2 step 5).
             headers.append((b"Sec-WebSocket-Protocol", ", ".join(options.protocols).encode()))
         if options.deflate:
-            headers.append((b"Sec-WebSocket-Extensions", b"permessage-deflate; " + ChromiumDeflate.OFFER))
+            headers.append(
+                (b"Sec-WebSocket-Extensions", b"permessage-deflate; " + ChromiumDeflate.OFFER)
+            )
         if options.origin is not None:
             headers.append((b"Origin", options.origin.encode("latin-1")))
         user = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in options.headers]
         overridden = {k.lower() for k, _ in user}
         headers = [h for h in headers if h[0].lower() not in overridden or h[0] == b"Host"]
-        self.request = self._h11.send(
-            h11.Request(method="GET", target=url.resource_name.encode("ascii"), headers=headers + user)
-        ) or b""
+        self.request = (
+            self._h11.send(
+                h11.Request(
+                    method="GET", target=url.resource_name.encode("ascii"), headers=headers + user
+                )
+            )
+            or b""
+        )
 
-    def receive(self, data: bytes) -> Opened | None:
+    def receive(self, data: bytes | bytearray) -> Opened | None:
         """Feed response bytes (b"" at EOF); the result once the head is complete.
 
         Raises:
             HandshakeFailed: any reason the handshake does not succeed.
         """
-        self._h11.receive_data(data)
+        self._h11.receive_data(bytes(data))
         try:
             event = self._h11.next_event()
         except h11.RemoteProtocolError as exc:
@@ -112,7 +119,7 @@ class OpeningHandshake:
             raise HandshakeFailed(f"the server answered with HTTP status {event.status_code}")
         return self._check(event)
 
-    def _check(self, response: h11.InformationalResponse) -> Opened:
+    def _check(self, response: h11.InformationalResponse | h11.Response) -> Opened:
         fields: dict[bytes, list[bytes]] = {}
         for name, value in response.headers:
             fields.setdefault(bytes(name).lower(), []).append(bytes(value))
@@ -155,7 +162,9 @@ class OpeningHandshake:
             name = element.split(";", 1)[0].strip()
             # RFC 6455 §4.1 check 5: only extensions that were offered.
             if name != "permessage-deflate" or not self._options.deflate:
-                raise HandshakeFailed(f"the server selected an extension that was not offered: {name!r}")
+                raise HandshakeFailed(
+                    f"the server selected an extension that was not offered: {name!r}"
+                )
             error = deflate.accept_response(element)
             if error:
                 raise HandshakeFailed(error)

@@ -42,9 +42,7 @@ class CloseCodeTap(Extension):
         self._in_close = opcode is Opcode.CLOSE
         return _NO_RSV
 
-    def frame_inbound_payload_data(
-        self, proto: FrameDecoder | FrameProtocol, data: bytes
-    ) -> bytes:
+    def frame_inbound_payload_data(self, proto: FrameDecoder | FrameProtocol, data: bytes) -> bytes:
         # Control frames arrive whole (wsproto waits for the full payload).
         if self._in_close and len(data) >= 2:
             self.code = int.from_bytes(data[:2], "big")

@@ -3,38 +3,55 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections import deque
 
 import trio
 
-__all__ = ["connecting_slot", "open_stream"]
+__all__ = ["ConnectingTurn", "open_stream"]
 
 # RFC 6455 §4.1, client requirement 2: at most one connection per remote host
-# may be in the CONNECTING state; later ones wait until it is open or failed.
-# Chromium keys this on the resolved address; we key on (host, port) as
-# written in the URL, which needs no DNS look-up before queueing.
-_connecting: trio.lowlevel.RunVar[dict[tuple[str, int], trio.Lock]] = trio.lowlevel.RunVar(
+# may be in the CONNECTING state; later ones wait, in the order their
+# WebSockets were created, until it is open or failed. Chromium keys this on
+# the resolved address; we key on (host, port) as written in the URL, which
+# needs no DNS look-up before queueing.
+_queues: trio.lowlevel.RunVar[dict[tuple[str, int], deque[ConnectingTurn]]] = trio.lowlevel.RunVar(
     "w3cws_connecting"
 )
 
 
-@asynccontextmanager
-async def connecting_slot(host: str, port: int) -> AsyncIterator[None]:
-    """Hold the one CONNECTING slot for ``(host, port)`` in this trio run."""
-    try:
-        locks = _connecting.get()
-    except LookupError:
-        locks = {}
-        _connecting.set(locks)
-    key = (host, port)
-    lock = locks.setdefault(key, trio.Lock())
-    try:
-        async with lock:
-            yield
-    finally:
-        if not lock.locked() and not lock.statistics().tasks_waiting:
-            locks.pop(key, None)
+class ConnectingTurn:
+    """A place in the per-host queue of connections waiting to be CONNECTING."""
+
+    def __init__(self, host: str, port: int) -> None:
+        """Take a place now (synchronously, in a trio run), behind earlier ones."""
+        try:
+            queues = _queues.get()
+        except LookupError:
+            queues = {}
+            _queues.set(queues)
+        self._key = (host, port)
+        self._queue = queues.setdefault(self._key, deque())
+        self._queues = queues
+        self._ready = trio.Event()
+        self._queue.append(self)
+        if self._queue[0] is self:
+            self._ready.set()
+
+    async def wait(self) -> None:
+        """Until every earlier connection to the host is open or failed."""
+        await self._ready.wait()
+
+    def release(self) -> None:
+        """Leave the queue (idempotent) and let the next one connect."""
+        queue = self._queue
+        if self not in queue:
+            return
+        was_first = queue[0] is self
+        queue.remove(self)
+        if not queue:
+            self._queues.pop(self._key, None)
+        elif was_first:
+            queue[0]._ready.set()
 
 
 _default_context: ssl.SSLContext | None = None
