@@ -19,18 +19,38 @@ import trio
 
 from w3cws._event_target import report_exception, set_async_listener_runner
 
-__all__ = ["start_connection"]
+__all__ = ["Host", "start_connection"]
 
 
-def start_connection(run: Callable[[], Awaitable[None]], nursery: trio.Nursery | None) -> None:
+class Host:
+    """The trio run a connection lives on, as seen from the WebSocket object.
+
+    ``call`` is how ``send()`` and ``close()`` reach the engine: directly
+    here, since the caller is a task of the same trio run.
+    """
+
+    __slots__ = ()
+
+    def call(self, fn: Callable[..., object], *args: object) -> None:
+        """Run ``fn(*args)`` on the host's trio run, now and synchronously."""
+        fn(*args)
+
+
+_TRIO_HOST = Host()
+
+
+def start_connection(run: Callable[[], Awaitable[None]], nursery: trio.Nursery | None) -> Host:
     """Start a connection task, in ``nursery`` or as a system task of this run.
+
+    Returns:
+        The host through which the WebSocket reaches its connection.
 
     Raises:
         RuntimeError: called outside a trio run with no nursery given.
     """
     if nursery is not None:
         nursery.start_soon(run)
-        return
+        return _TRIO_HOST
     try:
         trio.lowlevel.current_trio_token()
     except RuntimeError:
@@ -39,6 +59,7 @@ def start_connection(run: Callable[[], Awaitable[None]], nursery: trio.Nursery |
             "creating one from plain synchronous code or asyncio is not supported yet"
         ) from None
     trio.lowlevel.spawn_system_task(run, name="w3cws connection")
+    return _TRIO_HOST
 
 
 async def _run_listener(coro: Coroutine[Any, Any, object]) -> None:

@@ -170,7 +170,7 @@ class WebSocket(EventTarget):
         self._buffered_amount = 0
         # Step 9: establish the connection in parallel.
         self._connection = Connection(parsed, options, self)
-        start_connection(self._connection.run, nursery)
+        self._host = start_connection(self._connection.run, nursery)
 
     # -- attributes (WS §3.1) --
 
@@ -246,7 +246,7 @@ class WebSocket(EventTarget):
         # the bytes in every case, so after closing bufferedAmount only grows.
         self._buffered_amount += size
         if self._ready_state == 1:
-            self._connection.send(payload, size)
+            self._host.call(self._connection.send, payload, size)
 
     def close(self, code: int | None = None, reason: str | None = None) -> None:
         """Start closing the connection (WS §3.1 close()).
@@ -269,7 +269,7 @@ class WebSocket(EventTarget):
         if state == 0:
             # Not established yet: fail the connection (error, then close 1006).
             self._set_state(2)
-            self._connection.abort_connecting()
+            self._host.call(self._connection.abort_connecting)
             return
         text = reason_bytes.decode("utf-8") if reason_bytes else ""
         if code is None and text:
@@ -277,7 +277,7 @@ class WebSocket(EventTarget):
             # sends 1000 with it (and an empty body for an empty reason).
             code = 1000
         self._set_state(2)
-        self._connection.start_closing(code, text)
+        self._host.call(self._connection.start_closing, code, text)
 
     # -- the one place readyState changes --
 
