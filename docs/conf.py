@@ -20,7 +20,6 @@ source_suffix = {".md": "markdown"}
 exclude_patterns = ["_build", "examples/*.ipynb"]
 html_theme = "furo"
 html_title = "w3cws"
-html_static_path = ["_static"]
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 napoleon_google_docstring = True
