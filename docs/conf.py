@@ -6,7 +6,7 @@ import w3cws
 
 project = "w3cws"
 author = "w3cws developers"
-copyright = "2026, w3cws developers"  # noqa: A001 - Sphinx's name
+copyright = "2026, w3cws developers"
 release = w3cws.__version__
 
 extensions = [
