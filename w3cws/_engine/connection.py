@@ -36,6 +36,7 @@ from wsproto.utilities import LocalProtocolError
 
 from w3cws._checks import is_bad_port
 from w3cws._engine import ConnectOptions, EngineListener, limits
+from w3cws._engine.fastpath import FastClientConnection
 from w3cws._engine.handshake import HandshakeFailed, Opened, OpeningHandshake
 from w3cws._engine.tap import CloseCodeTap
 from w3cws._engine.transport import ConnectingTurn, open_stream
@@ -245,7 +246,12 @@ class Connection:
 
     async def _handle_events(self, ws: WsprotoConnection) -> bool:
         """Act on the frames parsed so far; False once the connection ends."""
-        for event in ws.events():
+        fast = type(ws) is FastClientConnection
+        for event in ws.items() if fast else ws.events():  # type: ignore[attr-defined]
+            if type(event) is str or type(event) is bytes:
+                # The fast path hands whole messages over as they are.
+                self._listener._on_message(event)
+                continue
             if isinstance(event, TextMessage | BytesMessage):
                 chunk = event.data
                 self._message_size += len(chunk)
@@ -333,12 +339,14 @@ class Connection:
     async def _writer(self) -> None:
         assert self._stream is not None and self._ws is not None
         stream, ws, outbox = self._stream, self._ws, self._outbox
+        fast = type(ws) is FastClientConnection
         try:
             while True:
                 await self._wakeup.wait()
                 self._wakeup = trio.Event()
                 while outbox:
-                    chunks: list[bytes] = []
+                    # Everything queued becomes one buffer and one write.
+                    buf = bytearray()
                     sent_size = 0
                     close_sent = False
                     while outbox:
@@ -348,17 +356,20 @@ class Connection:
                             # handshake starts; data still queued then is dropped
                             # (and stays counted in bufferedAmount).
                             if ws.state is ConnectionState.OPEN and not self._failing:
-                                chunks.append(ws.send(Message(data=item[0])))  # type: ignore[type-var]
+                                if fast:
+                                    ws.append_message(buf, item[0])  # type: ignore[attr-defined]
+                                else:
+                                    buf += ws.send(Message(data=item[0]))  # type: ignore[type-var]
                                 sent_size += item[1]
                         elif isinstance(item, _Pong):
                             if ws.state is ConnectionState.OPEN:
-                                chunks.append(ws.send(Pong(payload=item.payload)))
+                                buf += ws.send(Pong(payload=item.payload))
                         elif isinstance(item, _Close) and not self._close_sent.is_set():
-                            chunks.append(ws.send(self._close_event(item)))
+                            buf += ws.send(self._close_event(item))
                             close_sent = True
-                    if chunks:
+                    if buf:
                         self._writing = True
-                        await stream.send_all(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+                        await stream.send_all(buf)
                         self._writing = False
                     if sent_size:
                         self._listener._on_sent(sent_size)

@@ -21,6 +21,7 @@ from wsproto.extensions import Extension
 
 from w3cws._engine import ConnectOptions
 from w3cws._engine.deflate import ChromiumDeflate
+from w3cws._engine.fastpath import FastClientConnection
 from w3cws._engine.tap import CloseCodeTap
 from w3cws._url import WebSocketURL
 
@@ -136,7 +137,14 @@ class OpeningHandshake:
         tap = CloseCodeTap()
         active: list[Extension] = [deflate, tap] if deflate is not None else [tap]
         trailing, _closed = self._h11.trailing_data
-        connection = WsprotoConnection(ConnectionType.CLIENT, active, bytes(trailing))
+        connection: WsprotoConnection
+        if deflate is None:
+            # No extension to run: the fast path does the frame work itself.
+            connection = FastClientConnection(
+                active, bytes(trailing), max_message_size=self._options.max_message_size
+            )
+        else:
+            connection = WsprotoConnection(ConnectionType.CLIENT, active, bytes(trailing))
         return Opened(protocol, extensions, connection, tap, deflate is not None)
 
     def _check_protocol(self, values: list[bytes] | None) -> str:
