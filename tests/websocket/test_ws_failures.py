@@ -437,3 +437,28 @@ def test_run_ending_sends_going_away_and_no_events(tmp_path: object) -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=True
     ).stdout
     assert out.strip() == "['open'] 3 [(8, b'\\x03\\xe9')]"
+
+
+async def test_internal_error_becomes_events_and_spares_other_sockets(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in the engine fails that socket (error, close 1006) and is logged."""
+    from w3cws._engine import handshake
+
+    peer = RawPeer(after=frame(0x1, b"fine"))
+    async with raw_server(peer) as url:
+        good = WebSocket(url + "/")
+        tg = trace(good)
+        good.onmessage = lambda e: good.close()
+        await tg.wait_closed()
+
+        def broken(self: object, data: bytes) -> None:
+            raise RuntimeError("engine bug")
+
+        monkeypatch.setattr(handshake.OpeningHandshake, "receive", broken)
+        bad = WebSocket(url + "/")
+        tb = trace(bad)
+        await tb.wait_closed()
+    assert tb.events == FAIL
+    assert tg.types == ["open", "message", "close"]
+    assert "engine bug" in caplog.text
