@@ -111,6 +111,9 @@ class Connection:
         self._read_scope = trio.CancelScope()
         self._close_sent = trio.Event()
         self._writing = False
+        # True while the reader task dispatches events: what listeners queue
+        # then is flushed by the reader right after, saving a task switch.
+        self._dispatching = False
         # Set once the connection must be failed (RFC 6455 §7.1.7).
         self._failing = False
         # The message being received, frame by frame, and its size so far.
@@ -124,14 +127,17 @@ class Connection:
     def send(self, data: str | bytes | memoryview, size: int) -> None:
         """Queue one message; ``str`` goes as text, anything else as binary."""
         self._outbox.append((data, size))
-        self._wakeup.set()
+        if not self._dispatching:
+            self._wakeup.set()
 
     def start_closing(self, code: int | None, reason: str) -> None:
         """close() on an open connection: queue a Close after the queued data.
 
         ``code`` None (with an empty reason) sends an empty Close body.
         """
-        self._queue(_Close(code, reason))
+        self._outbox.append(_Close(code, reason))
+        if not self._dispatching:
+            self._wakeup.set()
 
     def abort_connecting(self) -> None:
         """close() while CONNECTING: give up the attempt (WS §3.1 close step 3)."""
@@ -189,7 +195,9 @@ class Connection:
         _log.debug(
             "[%d] open: protocol=%r extensions=%r", self.id, opened.protocol, opened.extensions
         )
+        self._dispatching = True
         self._listener._on_established(opened.protocol, opened.extensions)
+        self._dispatching = False
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._writer)
             await self._reader()
@@ -232,6 +240,9 @@ class Connection:
                             )
                         if not await self._handle_events(ws):
                             return
+                    if self._outbox and not self._writing:
+                        # What listeners queued while dispatching goes out now.
+                        await self._flush()
                     data = cast("bytes", await stream.receive_some(limits.RECEIVE_SIZE))
                     if not data:
                         # TCP closed without a Close frame: RFC 6455 §7.1.5
@@ -246,6 +257,13 @@ class Connection:
 
     async def _handle_events(self, ws: WsprotoConnection) -> bool:
         """Act on the frames parsed so far; False once the connection ends."""
+        self._dispatching = True
+        try:
+            return await self._dispatch_events(ws)
+        finally:
+            self._dispatching = False
+
+    async def _dispatch_events(self, ws: WsprotoConnection) -> bool:
         fast = type(ws) is FastClientConnection
         for event in ws.items() if fast else ws.events():  # type: ignore[attr-defined]
             if type(event) is str or type(event) is bytes:
@@ -256,6 +274,7 @@ class Connection:
                 chunk = event.data
                 self._message_size += len(chunk)
                 if self._message_size > self._options.max_message_size:
+                    self._dispatching = False
                     await self._fail(_MESSAGE_TOO_BIG, "message too big")
                     return False
                 parts = self._parts
@@ -272,6 +291,7 @@ class Connection:
             elif isinstance(event, Ping):
                 self._queue(_Pong(event.payload))
             elif isinstance(event, CloseConnection):
+                self._dispatching = False
                 await self._on_close_frame(event)
                 return False
         return True
@@ -337,47 +357,54 @@ class Connection:
         self._wakeup.set()
 
     async def _writer(self) -> None:
-        assert self._stream is not None and self._ws is not None
-        stream, ws, outbox = self._stream, self._ws, self._outbox
-        fast = type(ws) is FastClientConnection
+        """Flush whatever other tasks queue (the reader flushes its own)."""
         try:
             while True:
                 await self._wakeup.wait()
                 self._wakeup = trio.Event()
-                while outbox:
-                    # Everything queued becomes one buffer and one write.
-                    buf = bytearray()
-                    sent_size = 0
-                    close_sent = False
-                    while outbox:
-                        item = outbox.popleft()
-                        if type(item) is tuple:
-                            # WS §3.1 send step 3 sends only before the closing
-                            # handshake starts; data still queued then is dropped
-                            # (and stays counted in bufferedAmount).
-                            if ws.state is ConnectionState.OPEN and not self._failing:
-                                if fast:
-                                    ws.append_message(buf, item[0])  # type: ignore[attr-defined]
-                                else:
-                                    buf += ws.send(Message(data=item[0]))  # type: ignore[type-var]
-                                sent_size += item[1]
-                        elif isinstance(item, _Pong):
-                            if ws.state is ConnectionState.OPEN:
-                                buf += ws.send(Pong(payload=item.payload))
-                        elif isinstance(item, _Close) and not self._close_sent.is_set():
-                            buf += ws.send(self._close_event(item))
-                            close_sent = True
-                    if buf:
-                        self._writing = True
-                        await stream.send_all(buf)
-                        self._writing = False
-                    if sent_size:
-                        self._listener._on_sent(sent_size)
-                    if close_sent:
-                        self._on_close_sent()
+                if not self._writing:
+                    await self._flush()
         except _LOST as exc:
             # The reader sees the same loss and ends the connection.
             _log.debug("[%d] write failed: %r", self.id, exc)
+
+    async def _flush(self) -> None:
+        """Write everything queued, as one buffer and one write per round."""
+        assert self._stream is not None and self._ws is not None
+        stream, ws, outbox = self._stream, self._ws, self._outbox
+        fast = type(ws) is FastClientConnection
+        self._writing = True
+        try:
+            while outbox:
+                buf = bytearray()
+                sent_size = 0
+                close_sent = False
+                while outbox:
+                    item = outbox.popleft()
+                    if type(item) is tuple:
+                        # WS §3.1 send step 3 sends only before the closing
+                        # handshake starts; data still queued then is dropped
+                        # (and stays counted in bufferedAmount).
+                        if ws.state is ConnectionState.OPEN and not self._failing:
+                            if fast:
+                                ws.append_message(buf, item[0])  # type: ignore[attr-defined]
+                            else:
+                                buf += ws.send(Message(data=item[0]))  # type: ignore[type-var]
+                            sent_size += item[1]
+                    elif isinstance(item, _Pong):
+                        if ws.state is ConnectionState.OPEN:
+                            buf += ws.send(Pong(payload=item.payload))
+                    elif isinstance(item, _Close) and not self._close_sent.is_set():
+                        buf += ws.send(self._close_event(item))
+                        close_sent = True
+                if buf:
+                    await stream.send_all(buf)
+                if sent_size:
+                    self._listener._on_sent(sent_size)
+                if close_sent:
+                    self._on_close_sent()
+        finally:
+            self._writing = False
 
     def _close_event(self, item: _Close) -> CloseConnection:
         if item.code is None and self._received_close is not None:
