@@ -1,0 +1,203 @@
+"""``await ws.wait_for(type)``: waiting for an event, from trio or from asyncio.
+
+A Python extra (style-examples §2.13): a browser script would set a handler
+and return, but a notebook cell or a test wants to wait where it stands.
+Jupyter cells run on asyncio and w3cws runs on trio, so the wait asks sniffio
+which library it is in and waits with that library's primitives.
+
+Each socket has one :class:`EventWatcher`, a capture listener registered by
+the constructor before any user listener, so no ``stopPropagation()`` hides
+an event from it. It remembers the first trusted ``open``, ``error`` and
+``close`` events: they fire at most once, and a notebook cell that waits
+for ``open`` usually runs after the socket opened. The watcher is only
+touched on the socket's host thread (waits reach it through ``Host.call``);
+it answers a waiter through a callback that is safe from any thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import sniffio
+import trio
+
+from w3cws._dom_exception import InvalidStateError
+from w3cws._event import Event
+
+if TYPE_CHECKING:
+    from w3cws._event_target import EventTarget
+    from w3cws._runtime import Host
+
+__all__ = ["EventWatcher", "wait_for_event"]
+
+# Event types that a WebSocket dispatches at most once, and whose record
+# ``wait_for`` returns to a late waiter.
+_ONCE = ("open", "error", "close")
+_WEBSOCKET_TYPES = ("open", "message", "error", "close")
+
+# What a waiter is answered with: the event, or why it can never come.
+Answer = Event | InvalidStateError
+Deliver = Callable[[Answer], None]
+
+
+class _Waiter:
+    __slots__ = ("deliver", "type")
+
+    def __init__(self, type: str, deliver: Deliver) -> None:
+        self.type = type
+        self.deliver = deliver
+
+
+class EventWatcher:
+    """Remembers a socket's once-only events and answers ``wait_for`` calls."""
+
+    __slots__ = ("_ended", "_fired", "_target", "_types", "_waiters")
+
+    def __init__(self, target: EventTarget) -> None:
+        self._target = target
+        self._fired: dict[str, Event] = {}
+        self._waiters: list[_Waiter] = []
+        self._types: set[str] = set()
+        # How the socket ended ("closed" or "went away"), once it did: then
+        # none of its own events can come, though a script may still
+        # dispatch events of other types.
+        self._ended: str | None = None
+        # "message" is only listened to once somebody waits for one: every
+        # message would otherwise pay for a capture pass.
+        for type in _ONCE:
+            self._listen(type)
+
+    def _listen(self, type: str) -> None:
+        if type not in self._types:
+            self._types.add(type)
+            self._target.addEventListener(type, self._on_event, True)
+
+    def _hopeless(self, waiter: _Waiter) -> bool:
+        return self._ended is not None and waiter.type in _WEBSOCKET_TYPES
+
+    def _on_event(self, event: Event) -> None:
+        type = event.type
+        if event.isTrusted and type in _ONCE:
+            self._fired.setdefault(type, event)
+            if type == "close":
+                self._ended = "closed"
+        answered = [w for w in self._waiters if w.type == type or self._hopeless(w)]
+        if not answered:
+            return
+        self._waiters = [w for w in self._waiters if w not in answered]
+        for waiter in answered:
+            waiter.deliver(event if waiter.type == type else self._never(waiter))
+
+    def arm(self, waiter: _Waiter) -> None:
+        """Answer ``waiter`` from the record, or keep it for the next event of its type."""
+        fired = self._fired.get(waiter.type)
+        if fired is not None:
+            waiter.deliver(fired)
+        elif self._hopeless(waiter):
+            waiter.deliver(self._never(waiter))
+        else:
+            self._listen(waiter.type)
+            self._waiters.append(waiter)
+
+    def disarm(self, waiter: _Waiter) -> None:
+        """Forget a waiter that gave up (timeout or cancellation)."""
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
+
+    def discarded(self) -> None:
+        """The hosting run ended: no event will come, so its waiters fail."""
+        self._ended = "went away"
+        hopeless = [w for w in self._waiters if self._hopeless(w)]
+        self._waiters = [w for w in self._waiters if w not in hopeless]
+        for waiter in hopeless:
+            waiter.deliver(self._never(waiter))
+
+    def _never(self, waiter: _Waiter) -> InvalidStateError:
+        return InvalidStateError(f"the WebSocket {self._ended} without a {waiter.type!r} event")
+
+
+def _unwrap(answer: Answer) -> Event:
+    if isinstance(answer, InvalidStateError):
+        raise answer
+    return answer
+
+
+async def wait_for_event(
+    watcher: EventWatcher, host: Host, type: str, timeout: float | None
+) -> Event:
+    """Wait, in the calling task's library, for ``watcher`` to see a ``type`` event.
+
+    Raises:
+        InvalidStateError: the socket closed or went away first.
+        TimeoutError: no such event within ``timeout`` seconds.
+        RuntimeError: not called from a trio or asyncio task.
+    """
+    if not isinstance(type, str):
+        raise TypeError(f"type must be a str, not {type.__class__.__name__}")
+    if timeout is not None and (isinstance(timeout, bool) or not timeout >= 0):
+        raise ValueError(f"timeout must be None or a number >= 0, not {timeout!r}")
+    try:
+        library = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        raise RuntimeError("wait_for() must be awaited in a trio or asyncio task") from None
+    if library == "trio":
+        return await _wait_trio(watcher, host, type, timeout)
+    if library == "asyncio":
+        return await _wait_asyncio(watcher, host, type, timeout)
+    raise RuntimeError(f"wait_for() works under trio and asyncio, not {library}")
+
+
+async def _wait_trio(watcher: EventWatcher, host: Host, type: str, timeout: float | None) -> Event:
+    token = trio.lowlevel.current_trio_token()
+    answered = trio.Event()
+    results: list[Answer] = []
+
+    def deliver(result: Answer) -> None:
+        results.append(result)
+        # If the waiting run is gone, so is the waiter.
+        with contextlib.suppress(trio.RunFinishedError):
+            token.run_sync_soon(answered.set)
+
+    waiter = _Waiter(type, deliver)
+    host.call(watcher.arm, waiter)
+    try:
+        with trio.fail_after(math.inf if timeout is None else timeout):
+            await answered.wait()
+    except trio.TooSlowError:
+        raise TimeoutError(f"no {type!r} event within {timeout} s") from None
+    finally:
+        if not results:
+            host.call(watcher.disarm, waiter)
+    return _unwrap(results[0])
+
+
+async def _wait_asyncio(
+    watcher: EventWatcher, host: Host, type: str, timeout: float | None
+) -> Event:
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Answer] = loop.create_future()
+
+    def settle(result: Answer) -> None:
+        if not future.done():
+            future.set_result(result)
+
+    def deliver(result: Answer) -> None:
+        # If the waiting loop is closed, so is the waiter.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, result)
+
+    waiter = _Waiter(type, deliver)
+    host.call(watcher.arm, waiter)
+    try:
+        result = await asyncio.wait_for(future, timeout)
+    except TimeoutError:
+        raise TimeoutError(f"no {type!r} event within {timeout} s") from None
+    finally:
+        if not future.done() or future.cancelled():
+            host.call(watcher.disarm, waiter)
+    return _unwrap(result)
