@@ -14,7 +14,9 @@ loop as in a browser.
 
 from __future__ import annotations
 
+import re
 import ssl
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final, Literal
 
@@ -30,11 +32,15 @@ from w3cws._event_handlers import EventHandler
 from w3cws._event_target import EventTarget
 from w3cws._runtime import start_connection
 from w3cws._url import parse_websocket_url
+from w3cws._wait import EventWatcher, wait_for_event
 from w3cws._webidl import usv_string
 
 __all__ = ["WebSocket"]
 
 BinaryType = Literal["blob", "arraybuffer"]
+
+# RFC 9110 §5.1: a field name is a token.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 # Request headers the opening handshake owns (RFC 6455 §4.1); ``headers=``
 # cannot replace them without breaking the handshake.
@@ -49,6 +55,15 @@ _RESERVED_HEADERS = frozenset(
         "sec-websocket-extensions",
     }
 )
+
+
+def _check_header_value(name: str, value: str) -> None:
+    # RFC 9110 §5.5: field values are visible ASCII, spaces, tabs and obs-text
+    # (bytes 0x80-0xFF, sent here as latin-1); no line breaks or NUL.
+    if any(c in value for c in "\r\n\0") or not all(ord(c) < 256 for c in value):
+        raise ValueError(
+            f"the value of header {name!r} must be latin-1 text without line breaks: {value!r}"
+        )
 
 
 def _check_headers(
@@ -66,10 +81,9 @@ def _check_headers(
             raise ValueError(
                 f"the {name!r} header belongs to the WebSocket handshake; leave it out"
             )
-        if not name.isascii() or not name.isprintable() or ":" in name or not name.strip():
+        if not _TOKEN.fullmatch(name):
             raise ValueError(f"{name!r} is not a valid HTTP header name")
-        if "\r" in value or "\n" in value:
-            raise ValueError(f"the value of header {name!r} contains a line break")
+        _check_header_value(name, value)
         checked.append((name, value))
     return tuple(checked)
 
@@ -138,8 +152,10 @@ class WebSocket(EventTarget):
         parsed = parse_websocket_url(url, base_url)
         # Steps 6-7: one string or a list; tokens, no duplicates.
         offered = check_protocols(protocols)
-        if origin is not None and not isinstance(origin, str):
-            raise TypeError("origin must be a str or None")
+        if origin is not None:
+            if not isinstance(origin, str):
+                raise TypeError("origin must be a str or None")
+            _check_header_value("Origin", origin)
         if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
             raise TypeError("ssl_context must be an ssl.SSLContext or None")
         for name, value in (
@@ -168,9 +184,15 @@ class WebSocket(EventTarget):
         self._protocol = ""
         self._extensions = ""
         self._buffered_amount = 0
-        # Step 9: establish the connection in parallel.
-        self._connection = Connection(parsed, options, self)
-        self._host = start_connection(self._connection.run, nursery)
+        # send() and close() may run on any thread, the engine's feedback on
+        # the host's: one lock for bufferedAmount and readyState.
+        self._lock = threading.Lock()
+        # Before any user listener, so wait_for() sees every event.
+        self._watcher = EventWatcher(self)
+        # Step 9: establish the connection in parallel, on the run that hosts it.
+        self._host, self._connection = start_connection(
+            lambda: Connection(parsed, options, self), nursery
+        )
 
     # -- attributes (WS §3.1) --
 
@@ -244,7 +266,8 @@ class WebSocket(EventTarget):
             raise InvalidStateError("send() was called while the WebSocket is still CONNECTING")
         # Steps 2-3: send only while established and not closing; step 4: count
         # the bytes in every case, so after closing bufferedAmount only grows.
-        self._buffered_amount += size
+        with self._lock:
+            self._buffered_amount += size
         if self._ready_state == 1:
             self._host.call(self._connection.send, payload, size)
 
@@ -279,11 +302,27 @@ class WebSocket(EventTarget):
         self._set_state(2)
         self._host.call(self._connection.start_closing, code, text)
 
+    # -- Python extras --
+
+    async def wait_for(self, type: str, *, timeout: float | None = None) -> Event:
+        """Wait for the next ``type`` event and return it; from trio or asyncio.
+
+        ``open``, ``error`` and ``close`` fire at most once: if one already
+        fired, it is returned at once. The caller resumes after the
+        event's listeners ran.
+
+        Raises:
+            InvalidStateError: the socket closed (or its run ended) first.
+            TimeoutError: no such event within ``timeout`` seconds.
+        """
+        return await wait_for_event(self._watcher, self._host, type, timeout)
+
     # -- the one place readyState changes --
 
     def _set_state(self, state: int) -> None:
         """Move readyState forward (WS §3.1 state machine; never backwards)."""
-        self._ready_state = max(self._ready_state, state)
+        with self._lock:
+            self._ready_state = max(self._ready_state, state)
 
     # -- feedback from the protocol (WS §4); called by the engine task --
 
@@ -314,7 +353,8 @@ class WebSocket(EventTarget):
         self._set_state(2)
 
     def _on_sent(self, nbytes: int) -> None:
-        self._buffered_amount -= nbytes
+        with self._lock:
+            self._buffered_amount -= nbytes
 
     def _on_closed(self, *, was_clean: bool, code: int, reason: str, failed: bool) -> None:
         # "When the WebSocket connection is closed": CLOSED, then error if the
@@ -327,6 +367,7 @@ class WebSocket(EventTarget):
     def _on_discarded(self) -> None:
         # The hosting run ended (page unload): CLOSED, and no further events.
         self._set_state(3)
+        self._watcher.discarded()
 
     def __repr__(self) -> str:
         states = ("CONNECTING", "OPEN", "CLOSING", "CLOSED")
