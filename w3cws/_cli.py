@@ -463,15 +463,12 @@ async def _print_record(number: int, record: ConnectionRecord) -> None:
     """Print the events of one connection as they happen, until TCP closes."""
     printed = 0
     while True:
-        # ConnectionRecord has no public "wait for the next entry"; its private
-        # event is set by every entry. Taken before reading, it misses none.
-        changed = record._changed
         for kind, value in record.events[printed:]:
             _say(f"[#{number}] {_record_line(record, kind, value)}")
             if kind == "tcp_closed":
                 return
         printed = len(record.events)
-        await changed.wait()
+        await record.wait_events(printed)
 
 
 async def _print_connections(server: Server, nursery: trio.Nursery) -> None:

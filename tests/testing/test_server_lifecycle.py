@@ -237,3 +237,22 @@ def test_server_thread_reports_startup_errors() -> None:
     with ServerThread() as server, pytest.raises(OSError):  # noqa: SIM117 - order matters
         with ServerThread(port=server.port):
             pass
+
+
+async def test_wait_events_follows_a_connection_live() -> None:
+    from w3cws import WebSocket
+
+    async with serve() as server:
+        ws = WebSocket(server.url)
+        ws.onopen = lambda e: ws.send("hi")
+        ws.onmessage = lambda e: ws.close()
+        await server.wait_for_connections(1)
+        record = server.connections[0]
+        seen: list[str] = []
+        with trio.fail_after(5):
+            while not seen or seen[-1] != "tcp_closed":
+                for kind, _ in record.events[len(seen) :]:
+                    seen.append(kind)
+                if seen[-1:] != ["tcp_closed"]:
+                    await record.wait_events(len(seen))
+    assert seen[0] == "request" and "message" in seen and seen[-1] == "tcp_closed"

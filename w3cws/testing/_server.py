@@ -260,6 +260,15 @@ class ConnectionRecord:
         while len(self.messages) < n and not self._tcp_closed.is_set():
             await self._changed.wait()
 
+    async def wait_events(self, count: int) -> None:
+        """Wait until ``events`` holds more than ``count`` entries.
+
+        For following a connection live: print ``events[count:]``, then wait
+        with the new length.
+        """
+        while len(self.events) <= count:
+            await self._changed.wait()
+
     def _log(self, kind: str, value: object = None) -> None:
         self.events.append((kind, value))
         self._changed.set()
