@@ -39,6 +39,9 @@ __all__ = ["WebSocket"]
 
 BinaryType = Literal["blob", "arraybuffer"]
 
+# Timers above a year are surely a mistake (and float() of a huge int fails).
+_MAX_SECONDS = 365 * 24 * 3600.0
+
 # RFC 9110 §5.1: a field name is a token.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
@@ -109,7 +112,8 @@ class WebSocket(EventTarget):
             system trust store.
         deflate: offer permessage-deflate as Chromium does (default True).
         max_message_size: fail the connection (close code 1009 on the wire)
-            on a larger received message.
+            on a received message of more bytes (text counted in UTF-8).
+        max_handshake_size: fail the connection on a larger HTTP response head.
         close_timeout: seconds to wait for the server's Close after ours.
         tcp_close_timeout: seconds to wait for the server to close TCP after
             the closing handshake.
@@ -143,6 +147,7 @@ class WebSocket(EventTarget):
         ssl_context: ssl.SSLContext | None = None,
         deflate: bool = True,
         max_message_size: int = limits.MAX_MESSAGE_SIZE,
+        max_handshake_size: int = limits.MAX_HANDSHAKE_SIZE,
         close_timeout: float = limits.CLOSE_TIMEOUT,
         tcp_close_timeout: float = limits.TCP_CLOSE_TIMEOUT,
         open_timeout: float = limits.OPEN_TIMEOUT,
@@ -158,21 +163,33 @@ class WebSocket(EventTarget):
             _check_header_value("Origin", origin)
         if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
             raise TypeError("ssl_context must be an ssl.SSLContext or None")
-        for name, value in (
+        if nursery is not None and not isinstance(nursery, trio.Nursery):
+            raise TypeError(f"nursery must be a trio.Nursery or None, not {nursery!r}")
+        for name, size in (
             ("max_message_size", max_message_size),
+            ("max_handshake_size", max_handshake_size),
+        ):
+            if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+                raise ValueError(f"{name} must be a positive int (bytes), not {size!r}")
+        for name, seconds in (
             ("close_timeout", close_timeout),
             ("tcp_close_timeout", tcp_close_timeout),
             ("open_timeout", open_timeout),
         ):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise ValueError(f"{name} must be a positive number, not {value!r}")
+            if (
+                isinstance(seconds, bool)
+                or not isinstance(seconds, int | float)
+                or not 0 < seconds <= _MAX_SECONDS
+            ):
+                raise ValueError(f"{name} must be a number of seconds > 0, not {seconds!r}")
         options = ConnectOptions(
             protocols=offered,
             headers=_check_headers(headers),
             origin=origin,
             ssl_context=ssl_context,
             deflate=bool(deflate),
-            max_message_size=int(max_message_size),
+            max_message_size=max_message_size,
+            max_handshake_size=max_handshake_size,
             close_timeout=float(close_timeout),
             tcp_close_timeout=float(tcp_close_timeout),
             open_timeout=float(open_timeout),

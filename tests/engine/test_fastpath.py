@@ -23,7 +23,7 @@ from wsproto.events import (
 from wsproto.frame_protocol import FrameProtocol, Opcode, XorMaskerSimple
 
 from w3cws._engine.fastpath import FastClientConnection, mask, serialize_frame, supports
-from w3cws._engine.tap import CloseCodeTap
+from w3cws._engine.tap import InboundTap
 
 KEY = b"\x37\xfa\x21\x3d"
 SIZES = [0, 1, 3, 4, 5, 125, 126, 127, 1023, 1024, 1025, 4097, 65535, 65536, 70001]
@@ -70,8 +70,8 @@ def test_unfinished_frame_has_no_fin() -> None:
 )
 def test_send_matches_wsproto(monkeypatch: pytest.MonkeyPatch, data: Any) -> None:
     monkeypatch.setattr("wsproto.frame_protocol.os.urandom", lambda n: KEY)
-    reference = Connection(ConnectionType.CLIENT, [CloseCodeTap()])
-    fast = FastClientConnection([CloseCodeTap()], urandom=fixed_keys)
+    reference = Connection(ConnectionType.CLIENT, [InboundTap()])
+    fast = FastClientConnection([InboundTap()], urandom=fixed_keys)
     assert fast.send(Message(data=data)) == reference.send(Message(data=data))
     out = bytearray()
     fast.append_message(out, data)
@@ -101,8 +101,8 @@ def test_batch_is_frames_in_order_with_fresh_keys() -> None:
 
 def test_control_frames_and_close_state_go_through_wsproto(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("wsproto.frame_protocol.os.urandom", lambda n: KEY)
-    reference = Connection(ConnectionType.CLIENT, [CloseCodeTap()])
-    fast = FastClientConnection([CloseCodeTap()], urandom=fixed_keys)
+    reference = Connection(ConnectionType.CLIENT, [InboundTap()])
+    fast = FastClientConnection([InboundTap()], urandom=fixed_keys)
     for event in (Pong(payload=b"p"), Ping(payload=b"q"), CloseConnection(code=1000, reason="bye")):
         assert fast.send(event) == reference.send(event)
     assert fast.state is reference.state is ConnectionState.LOCAL_CLOSING
@@ -114,7 +114,7 @@ def test_unsupported_extensions() -> None:
     from wsproto.extensions import PerMessageDeflate
 
     deflate = PerMessageDeflate()
-    assert supports([CloseCodeTap(), deflate])  # offered, not enabled
+    assert supports([InboundTap(), deflate])  # offered, not enabled
     deflate.finalize("permessage-deflate")
     assert not supports([deflate])
     with pytest.raises(ValueError):
@@ -166,8 +166,8 @@ def normalize(events: list[Event]) -> list[tuple[Any, ...]]:
 
 
 def run_both(data: bytes, cuts: list[int]) -> tuple[Any, Any, Any, Any]:
-    reference = Connection(ConnectionType.CLIENT, [ref_tap := CloseCodeTap()])
-    fast = FastClientConnection([fast_tap := CloseCodeTap()])
+    reference = Connection(ConnectionType.CLIENT, [ref_tap := InboundTap()])
+    fast = FastClientConnection([fast_tap := InboundTap()])
     ref_events: list[Event] = []
     fast_events: list[Event] = []
     bounds = [0, *sorted(c for c in cuts if 0 < c < len(data)), len(data)]
@@ -269,24 +269,22 @@ def test_errors_match_wsproto(name: str, step: int) -> None:
     assert fast_state is ref_state
 
 
-def test_too_big_messages_come_in_pieces() -> None:
+def test_too_big_messages_fail_at_their_header() -> None:
     fast = FastClientConnection(max_message_size=100)
     fast.receive_data(server_frames([("msg", b"x" * 100), ("msg", b"y" * 101)]))
-    # Within the bound: a plain item; past it: an event, for the size check.
-    assert fast.items() == [b"x" * 100, BytesMessage(data=b"y" * 101)]
+    items = fast.items()
+    assert items[0] == b"x" * 100
+    assert items[1] == CloseConnection(code=1009, reason="message too big")
+    assert fast.state is ConnectionState.OPEN  # a protocol failure, not the peer's Close
     frames = server_frames([("frag", [b"a" * 60, b"b" * 60])])
-    fast = FastClientConnection(max_message_size=50)
-    fast.receive_data(frames[:70])
-    fast.receive_data(frames[70:])
-    events = list(fast.events())
-    assert [e.message_finished for e in events] == [False, False, True]  # type: ignore[attr-defined]
-    assert normalize(events) == [("message", b"a" * 60 + b"b" * 60)]
-    fast = FastClientConnection(max_message_size=10)
+    fast = FastClientConnection(max_message_size=100)
+    fast.receive_data(frames[:62])  # the first fragment fits; nothing is out yet
+    assert fast.items() == []
+    fast.receive_data(frames[62:])  # the second would pass the bound: failed at its header
+    assert fast.items() == [CloseConnection(code=1009, reason="message too big")]
+    fast = FastClientConnection(max_message_size=16)
     fast.receive_data(server_frames([("frag", ["é" * 4, "é" * 4])]))
-    assert not any(type(item) is str for item in fast._items)
-    events = list(fast.events())
-    assert isinstance(events[0], TextMessage)  # an event: 16 bytes > 10
-    assert normalize(events) == [("message", "é" * 8)]
+    assert fast.items() == ["é" * 8]  # 16 bytes: within the bound
 
 
 def test_states_after_close_and_eof() -> None:

@@ -113,19 +113,16 @@ async def test_constructor_raises_only_documented_exceptions(
     assert "open" not in t.types
 
 
-@pytest.mark.xfail(strict=True, reason="nursery= is not type-checked: AttributeError")
 async def test_nursery_must_be_a_nursery() -> None:
     with pytest.raises(TypeError):
         WebSocket("ws://127.0.0.1:1/", nursery=1)  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, reason="float() of a huge int raises OverflowError")
 async def test_huge_timer_is_a_value_error() -> None:
     with pytest.raises(ValueError):
         WebSocket("ws://127.0.0.1:1/", close_timeout=10**400)
 
 
-@pytest.mark.xfail(strict=True, reason="a fractional max_message_size is truncated to 0")
 async def test_fractional_max_message_size() -> None:
     with pytest.raises((TypeError, ValueError)):
         WebSocket("ws://127.0.0.1:1/", max_message_size=0.5)

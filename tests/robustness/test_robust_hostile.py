@@ -169,10 +169,6 @@ async def test_thousands_of_pings_are_answered_in_order() -> None:
     assert server.received.opcodes[-1] == 0x8
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="deadlock: the reader flushes Pongs itself and blocks on a server that never reads",
-)
 async def test_ping_flood_from_a_server_that_never_reads(
     mock_clock: trio.testing.MockClock,
 ) -> None:
@@ -232,16 +228,12 @@ async def test_hostile_connections_leave_no_task_or_fd() -> None:
     assert open_fds() == fds
 
 
-@pytest.mark.xfail(strict=True, reason="CloseEvent.code is wsproto's CloseReason enum, not an int")
 async def test_close_code_is_a_plain_int() -> None:
     events = await play(Hostile(steps=[frame(0x8, b"\x03\xe8")]))
     code = events[-1][2]
     assert type(code) is int, repr(code)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the closing timer starts only once the Close frame is written"
-)
 async def test_close_is_bounded_when_the_server_never_reads(
     mock_clock: trio.testing.MockClock,
 ) -> None:

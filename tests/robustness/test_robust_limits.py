@@ -143,7 +143,6 @@ async def test_handshake_response_under_the_limit_opens() -> None:
     assert events == [("open", 1), ("close", 3, 1000, "", True)]
 
 
-@pytest.mark.xfail(strict=True, reason="no max_handshake_size keyword yet (limits.py has it)")
 async def test_max_handshake_size_keyword() -> None:
     server = Hostile(extra=b"X-Fill: " + b"f" * 8000 + b"\r\n")
     assert await play(server, max_handshake_size=4096) == FAIL
@@ -176,9 +175,6 @@ async def test_fragments_adding_up_over_the_limit_fail_1009() -> None:
     assert close_code(server) == 1009
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the announced length is not checked: the client waits for the payload"
-)
 @pytest.mark.parametrize("length", [512 * MiB, 2**63 - 1], ids=["512MiB", "2^63-1"])
 async def test_announced_length_over_the_limit_fails_at_once(
     mock_clock: trio.testing.MockClock, length: int

@@ -49,6 +49,7 @@ class ConnectOptions:
     ssl_context: ssl.SSLContext | None = None
     deflate: bool = True
     max_message_size: int = limits.MAX_MESSAGE_SIZE
+    max_handshake_size: int = limits.MAX_HANDSHAKE_SIZE
     close_timeout: float = limits.CLOSE_TIMEOUT
     tcp_close_timeout: float = limits.TCP_CLOSE_TIMEOUT
     open_timeout: float = limits.OPEN_TIMEOUT

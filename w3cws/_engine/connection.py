@@ -38,7 +38,7 @@ from w3cws._checks import is_bad_port
 from w3cws._engine import ConnectOptions, EngineListener, limits
 from w3cws._engine.fastpath import FastClientConnection
 from w3cws._engine.handshake import HandshakeFailed, Opened, OpeningHandshake
-from w3cws._engine.tap import CloseCodeTap
+from w3cws._engine.tap import InboundTap
 from w3cws._engine.transport import ConnectingTurn, open_stream
 from w3cws._url import WebSocketURL
 
@@ -103,7 +103,7 @@ class Connection:
         self._outbox: deque[_Item] = deque()
         self._wakeup = trio.Event()
         self._ws: WsprotoConnection | None = None
-        self._tap: CloseCodeTap | None = None
+        self._tap: InboundTap | None = None
         self._deflate = False
         self._stream: trio.abc.Stream | None = None
         self._connect_scope = trio.CancelScope()
@@ -111,14 +111,10 @@ class Connection:
         self._read_scope = trio.CancelScope()
         self._close_sent = trio.Event()
         self._writing = False
-        # True while the reader task dispatches events: what listeners queue
-        # then is flushed by the reader right after, saving a task switch.
-        self._dispatching = False
         # Set once the connection must be failed (RFC 6455 §7.1.7).
         self._failing = False
-        # The message being received, frame by frame, and its size so far.
+        # The message being received, frame by frame.
         self._parts: list[str | bytes | bytearray] = []
-        self._message_size = 0
         # Code and reason of the first Close frame received (RFC 6455 §7.1.5).
         self._received_close: tuple[int, str] | None = None
 
@@ -127,17 +123,17 @@ class Connection:
     def send(self, data: str | bytes | memoryview, size: int) -> None:
         """Queue one message; ``str`` goes as text, anything else as binary."""
         self._outbox.append((data, size))
-        if not self._dispatching:
-            self._wakeup.set()
+        self._wakeup.set()
 
     def start_closing(self, code: int | None, reason: str) -> None:
         """close() on an open connection: queue a Close after the queued data.
 
         ``code`` None (with an empty reason) sends an empty Close body.
+        The closing timeout starts now, so a server that stopped reading
+        (our Close stuck behind queued data) cannot hold the socket open.
         """
-        self._outbox.append(_Close(code, reason))
-        if not self._dispatching:
-            self._wakeup.set()
+        self._queue(_Close(code, reason))
+        self._start_close_timer()
 
     def abort_connecting(self) -> None:
         """close() while CONNECTING: give up the attempt (WS §3.1 close step 3)."""
@@ -195,9 +191,7 @@ class Connection:
         _log.debug(
             "[%d] open: protocol=%r extensions=%r", self.id, opened.protocol, opened.extensions
         )
-        self._dispatching = True
         self._listener._on_established(opened.protocol, opened.extensions)
-        self._dispatching = False
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._writer)
             await self._reader()
@@ -211,7 +205,7 @@ class Connection:
         self._stream = stream = await open_stream(
             url.host, url.port, secure=url.secure, ssl_context=self._options.ssl_context
         )
-        handshake = OpeningHandshake(url, self._options, limits.MAX_HANDSHAKE_SIZE)
+        handshake = OpeningHandshake(url, self._options, self._options.max_handshake_size)
         await stream.send_all(handshake.request)
         while True:
             opened = handshake.receive(await stream.receive_some(limits.RECEIVE_SIZE))
@@ -240,9 +234,6 @@ class Connection:
                             )
                         if not await self._handle_events(ws):
                             return
-                    if self._outbox and not self._writing:
-                        # What listeners queued while dispatching goes out now.
-                        await self._flush()
                     data = cast("bytes", await stream.receive_some(limits.RECEIVE_SIZE))
                     if not data:
                         # TCP closed without a Close frame: RFC 6455 §7.1.5
@@ -257,13 +248,6 @@ class Connection:
 
     async def _handle_events(self, ws: WsprotoConnection) -> bool:
         """Act on the frames parsed so far; False once the connection ends."""
-        self._dispatching = True
-        try:
-            return await self._dispatch_events(ws)
-        finally:
-            self._dispatching = False
-
-    async def _dispatch_events(self, ws: WsprotoConnection) -> bool:
         fast = type(ws) is FastClientConnection
         for event in ws.items() if fast else ws.events():  # type: ignore[attr-defined]
             if type(event) is str or type(event) is bytes:
@@ -271,12 +255,9 @@ class Connection:
                 self._listener._on_message(event)
                 continue
             if isinstance(event, TextMessage | BytesMessage):
+                # The inbound tap (or the fast path) already failed any
+                # message past max_message_size, before buffering it.
                 chunk = event.data
-                self._message_size += len(chunk)
-                if self._message_size > self._options.max_message_size:
-                    self._dispatching = False
-                    await self._fail(_MESSAGE_TOO_BIG, "message too big")
-                    return False
                 parts = self._parts
                 if not event.message_finished:
                     parts.append(chunk)
@@ -285,26 +266,26 @@ class Connection:
                     parts.append(chunk)
                     chunk = "".join(parts) if isinstance(chunk, str) else b"".join(parts)  # type: ignore[arg-type]
                     parts.clear()
-                self._message_size = 0
                 # A whole message: one "message received" step (WS §4).
                 self._listener._on_message(bytes(chunk) if isinstance(chunk, bytearray) else chunk)
             elif isinstance(event, Ping):
                 self._queue(_Pong(event.payload))
             elif isinstance(event, CloseConnection):
-                self._dispatching = False
                 await self._on_close_frame(event)
                 return False
         return True
 
     async def _on_close_frame(self, event: CloseConnection) -> None:
         assert self._ws is not None and self._tap is not None
-        code, reason = event.code, event.reason or ""
+        code, reason = int(event.code), event.reason or ""
         if self._ws.state not in (ConnectionState.REMOTE_CLOSING, ConnectionState.CLOSED):
             # wsproto reports a protocol error as a CloseConnection while its
             # state stays OPEN or LOCAL_CLOSING; that is not the server's Close.
             tap = self._tap
-            if tap.code != 1014:
-                _log.info("[%d] protocol error from the server: %s", self.id, reason)
+            if code == _MESSAGE_TOO_BIG:
+                reason = "message too big"
+            if tap.code != 1014 or code == _MESSAGE_TOO_BIG:
+                _log.info("[%d] failing the connection: %s", self.id, reason)
                 await self._fail(code, reason)
                 return
             # 1014 is registered (IANA) and valid (RFC 6455 §7.4.2), but
@@ -357,7 +338,8 @@ class Connection:
         self._wakeup.set()
 
     async def _writer(self) -> None:
-        """Flush whatever other tasks queue (the reader flushes its own)."""
+        """Write what is queued, whenever something is: the reader never
+        writes, so a server that stops reading cannot stop us reading."""
         try:
             while True:
                 await self._wakeup.wait()
@@ -394,7 +376,11 @@ class Connection:
                     elif isinstance(item, _Pong):
                         if ws.state is ConnectionState.OPEN:
                             buf += ws.send(Pong(payload=item.payload))
-                    elif isinstance(item, _Close) and not self._close_sent.is_set():
+                    elif (
+                        isinstance(item, _Close)
+                        and not close_sent
+                        and ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)
+                    ):
                         buf += ws.send(self._close_event(item))
                         close_sent = True
                 if buf:
@@ -417,9 +403,12 @@ class Connection:
 
     def _on_close_sent(self) -> None:
         self._close_sent.set()
-        if self._received_close is None and not self._failing:
-            # Chromium's closing handshake timeout starts with our Close.
-            self._read_scope.deadline = trio.current_time() + self._options.close_timeout
+
+    def _start_close_timer(self) -> None:
+        # Chromium's closing handshake timeout: the server has this long to
+        # answer our Close (and to close TCP) before we drop the connection.
+        deadline = trio.current_time() + self._options.close_timeout
+        self._read_scope.deadline = min(self._read_scope.deadline, deadline)
 
     # -- endings --
 

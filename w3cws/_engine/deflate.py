@@ -10,6 +10,7 @@ response before wsproto configures its compressor from it.
 from __future__ import annotations
 
 from wsproto.extensions import PerMessageDeflate
+from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol, Opcode, RsvBits
 
 __all__ = ["ChromiumDeflate"]
 
@@ -22,6 +23,10 @@ class ChromiumDeflate(PerMessageDeflate):
 
     #: The offer's parameters, after ``permessage-deflate; ``.
     OFFER = b"client_max_window_bits"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._in_control = False
 
     def offer(self) -> str:
         """The parameters Chromium sends."""
@@ -52,3 +57,35 @@ class ChromiumDeflate(PerMessageDeflate):
                 return f"unknown permessage-deflate parameter {name!r}"
         self.finalize(element)
         return None
+
+    # wsproto 1.3 resets its per-message state on any frame's FIN, so a Ping
+    # between the fragments of a compressed message (RFC 6455 §5.4 allows
+    # control frames there) broke the message. Control frames are never
+    # compressed (RFC 7692 §6.1): they pass by without touching that state.
+
+    def frame_inbound_header(
+        self,
+        proto: FrameDecoder | FrameProtocol,
+        opcode: Opcode,
+        rsv: RsvBits,
+        payload_length: int,
+    ) -> CloseReason | RsvBits:
+        self._in_control = opcode.iscontrol()
+        if self._in_control:
+            # RSV1 on a control frame is still a protocol error.
+            return CloseReason.PROTOCOL_ERROR if rsv.rsv1 else RsvBits(False, False, False)
+        return super().frame_inbound_header(proto, opcode, rsv, payload_length)
+
+    def frame_inbound_payload_data(
+        self, proto: FrameDecoder | FrameProtocol, data: bytes
+    ) -> bytes | CloseReason:
+        if self._in_control:
+            return data
+        return super().frame_inbound_payload_data(proto, data)
+
+    def frame_inbound_complete(
+        self, proto: FrameDecoder | FrameProtocol, fin: bool
+    ) -> bytes | CloseReason | None:
+        if self._in_control:
+            return None
+        return super().frame_inbound_complete(proto, fin)

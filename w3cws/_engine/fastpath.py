@@ -20,12 +20,12 @@ but does the frame work itself:
 - **receiving**: frames are parsed straight from the bytes read, by index,
   without wsproto's ``Buffer``. A whole message is delivered as one
   ``str``/``bytes`` item (:meth:`FastClientConnection.items`), no event
-  object; a message received in pieces is joined once, at its end. Only a
-  message larger than ``max_message_size`` is handed out in pieces, as
-  wsproto does, so the engine's size check fails it as before.
+  object; a message received in pieces is joined once, at its end. A
+  message that announces more than ``max_message_size`` bytes fails with
+  1009 before any of it is buffered, as the ``InboundTap`` does under wsproto.
 
-Only the Close-code tap (``CloseCodeTap``) may be active: it sees every
-frame header and every Close payload, as under wsproto.
+Only the ``InboundTap`` may be active; the fast path does its size check
+itself and shows it every Close payload, as under wsproto.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from wsproto.extensions import Extension
 from wsproto.frame_protocol import CloseReason, Opcode, RsvBits
 from wsproto.utilities import LocalProtocolError
 
-from w3cws._engine.tap import CloseCodeTap
+from w3cws._engine.tap import InboundTap
 
 __all__ = [
     "FastClientConnection",
@@ -152,7 +152,7 @@ def serialize_frame(
 
 def supports(extensions: list[Extension] | None) -> bool:
     """Whether :class:`FastClientConnection` can stand in with these extensions."""
-    return all(isinstance(ext, CloseCodeTap) or not ext.enabled() for ext in extensions or ())
+    return all(isinstance(ext, InboundTap) or not ext.enabled() for ext in extensions or ())
 
 
 def _text_message(data: str, finished: bool = True) -> TextMessage:
@@ -178,13 +178,11 @@ class FastClientConnection(WsprotoConnection):
     """wsproto's client ``Connection``, with the frame work done here.
 
     Args:
-        extensions: as for wsproto; only a ``CloseCodeTap`` may be enabled
+        extensions: as for wsproto; only an ``InboundTap`` may be enabled
             (see :func:`supports`).
         trailing_data: bytes received right after the handshake response.
-        max_message_size: a message larger than this many bytes is handed
-            out in pieces (partial ``TextMessage``/``BytesMessage`` events),
-            as wsproto hands out every message, so the receiver's size check
-            sees it grow; smaller ones come whole. None: no bound.
+        max_message_size: a message announcing more than this many bytes
+            fails the connection with 1009. None: no bound.
         urandom: the source of masking keys (tests pass a fixed one).
 
     Raises:
@@ -213,12 +211,11 @@ class FastClientConnection(WsprotoConnection):
         self._remaining = 0
         self._frame_fin = False
         # The message being received (opcode 1 or 2), its pieces so far and
-        # their size in bytes; ``_streaming`` once past max_message_size.
+        # their size in bytes.
         self._msg_opcode = 0
         self._parts: list[bytes] = []
         self._size = 0
         self._decoder: codecs.IncrementalDecoder | None = None
-        self._streaming = False
         # wsproto's constructor sets the state, then feeds ``trailing_data``.
         super().__init__(ConnectionType.CLIENT, extensions, trailing_data)
 
@@ -365,11 +362,14 @@ class FastClientConnection(WsprotoConnection):
                     self._on_close(payload)
                     return
                 continue
-            # A data frame.
+            # A data frame: fail a message that announces more than the
+            # bound before buffering any of it (RFC 6455 §7.4.1, 1009).
+            if self._size + length > self._max:
+                raise _ParseFailed("message too big", CloseReason.MESSAGE_TOO_BIG)
             if opcode:
                 if self._msg_opcode:
                     raise _ParseFailed(f"expected CONTINUATION, got {_OPCODES[opcode]!r}")
-                if fin and stop <= end and length <= self._max:
+                if fin and stop <= end:
                     # The common case: a whole message in one frame, all here.
                     pos = stop
                     payload = bytes(data[start:stop])
@@ -417,37 +417,16 @@ class FastClientConnection(WsprotoConnection):
                 text = decoder.decode(piece, message_done)
             except UnicodeDecodeError as exc:
                 raise _ParseFailed(str(exc), CloseReason.INVALID_FRAME_PAYLOAD_DATA) from None
-        if self._streaming:
-            self._emit_partial(text if text is not None else piece, message_done)
-        else:
-            parts = self._parts
-            parts.append(text if text is not None else piece)  # type: ignore[arg-type]
-            self._size += len(piece)
-            if message_done:
-                whole = "".join(parts) if decoder is not None else b"".join(parts)  # type: ignore[arg-type]
-                parts.clear()
-                if self._size > self._max:
-                    # Past the bound: an event, so the receiver's size check runs.
-                    self._emit_partial(whole, True)
-                else:
-                    self._items.append(whole)
-            elif self._size > self._max:
-                # Too big to hold: hand it out in pieces, as wsproto does.
-                self._streaming = True
-                joined = "".join(parts) if decoder is not None else b"".join(parts)  # type: ignore[arg-type]
-                parts.clear()
-                self._emit_partial(joined, False)
+        parts = self._parts
+        parts.append(text if text is not None else piece)  # type: ignore[arg-type]
+        self._size += len(piece)
         if message_done:
+            whole = "".join(parts) if decoder is not None else b"".join(parts)  # type: ignore[arg-type]
+            parts.clear()
+            self._items.append(whole)
             self._msg_opcode = 0
             self._decoder = None
             self._size = 0
-            self._streaming = False
-
-    def _emit_partial(self, data: str | bytes, finished: bool) -> None:
-        if isinstance(data, str):
-            self._items.append(_text_message(data, finished))
-        else:
-            self._items.append(_bytes_message(data, finished))
 
     def _on_close(self, payload: bytes) -> None:
         # The tap records the raw code and reason (it looks at Close frames only).

@@ -22,7 +22,7 @@ from wsproto.extensions import Extension
 from w3cws._engine import ConnectOptions
 from w3cws._engine.deflate import ChromiumDeflate
 from w3cws._engine.fastpath import FastClientConnection
-from w3cws._engine.tap import CloseCodeTap
+from w3cws._engine.tap import InboundTap
 from w3cws._url import WebSocketURL
 
 __all__ = ["HandshakeFailed", "Opened", "OpeningHandshake"]
@@ -42,7 +42,7 @@ class Opened:
     protocol: str
     extensions: str
     connection: WsprotoConnection
-    tap: CloseCodeTap
+    tap: InboundTap
     deflate: bool
 
 
@@ -62,6 +62,8 @@ class OpeningHandshake:
     def __init__(self, url: WebSocketURL, options: ConnectOptions, max_response_size: int) -> None:
         self._options = options
         self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_response_size)
+        self._max_response_size = max_response_size
+        self._received = 0
         self._key = base64.b64encode(os.urandom(16))
         headers: list[tuple[bytes, bytes]] = [
             (b"Host", url.host_header.encode("ascii")),
@@ -101,6 +103,7 @@ class OpeningHandshake:
         Raises:
             HandshakeFailed: any reason the handshake does not succeed.
         """
+        self._received += len(data)
         self._h11.receive_data(bytes(data))
         try:
             event = self._h11.next_event()
@@ -118,6 +121,11 @@ class OpeningHandshake:
         # redirect mode "error") fails.
         if event.status_code != 101:
             raise HandshakeFailed(f"the server answered with HTTP status {event.status_code}")
+        # h11 bounds only a head still incomplete; one that came whole in a
+        # read is measured here (what is left over are frames).
+        head = self._received - len(self._h11.trailing_data[0])
+        if head > self._max_response_size:
+            raise HandshakeFailed(f"the response head is {head} bytes, over max_handshake_size")
         return self._check(event)
 
     def _check(self, response: h11.InformationalResponse | h11.Response) -> Opened:
@@ -134,7 +142,7 @@ class OpeningHandshake:
             raise HandshakeFailed("wrong Sec-WebSocket-Accept")
         protocol = self._check_protocol(fields.get(b"sec-websocket-protocol"))
         extensions, deflate = self._check_extensions(fields.get(b"sec-websocket-extensions", []))
-        tap = CloseCodeTap()
+        tap = InboundTap(self._options.max_message_size)
         active: list[Extension] = [deflate, tap] if deflate is not None else [tap]
         trailing, _closed = self._h11.trailing_data
         connection: WsprotoConnection

@@ -6,14 +6,14 @@ page "Limits and failure modes" for what the script sees when one is hit.
 
 from __future__ import annotations
 
-#: Largest message delivered to the script (bytes for binary, characters for
-#: text). Browsers have no fixed limit; 64 MiB is far above what real
-#: applications send, and bounds memory against a hostile server. Past it the
-#: connection is failed with close code 1009 on the wire.
+#: Largest message delivered to the script, in bytes (UTF-8 bytes for text;
+#: inflated bytes with permessage-deflate). Browsers have no fixed limit;
+#: 64 MiB is far above what real applications send, and bounds memory against
+#: a hostile server. Past it the connection is failed with close code 1009.
 MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 
-#: Chromium's closing handshake timeout: after our Close frame, wait this long
-#: for the server's Close before dropping TCP (close 1006, not clean).
+#: Chromium's closing handshake timeout: after close(), wait this long for
+#: the server's Close before dropping TCP (close 1006, not clean).
 CLOSE_TIMEOUT = 60.0
 
 #: Chromium's "underlying connection close" timeout: after both Close frames,
@@ -32,5 +32,6 @@ RECEIVE_SIZE = 64 * 1024
 #: the message-size check runs again.
 DEFLATE_FEED_SIZE = 4 * 1024
 
-#: Largest HTTP response head accepted during the opening handshake.
+#: Largest HTTP response head (status line and headers) accepted during the
+#: opening handshake.
 MAX_HANDSHAKE_SIZE = 64 * 1024
