@@ -72,12 +72,13 @@ class _Close:
 
 
 class _Pong:
-    """An outbox entry: answer a Ping (RFC 6455 §5.5.3)."""
+    """An outbox entry: a Pong frame, built when its Ping was read (RFC 6455
+    §5.5.3), so it goes out even if the server's Close is read right after."""
 
-    __slots__ = ("payload",)
+    __slots__ = ("frame",)
 
-    def __init__(self, payload: bytes) -> None:
-        self.payload = payload
+    def __init__(self, frame: bytes) -> None:
+        self.frame = frame
 
 
 _Item = tuple[str | bytes | memoryview, int] | _Close | _Pong
@@ -269,7 +270,8 @@ class Connection:
                 # A whole message: one "message received" step (WS §4).
                 self._listener._on_message(bytes(chunk) if isinstance(chunk, bytearray) else chunk)
             elif isinstance(event, Ping):
-                self._queue(_Pong(event.payload))
+                if ws.state is ConnectionState.OPEN:
+                    self._queue(_Pong(ws.send(Pong(payload=event.payload))))
             elif isinstance(event, CloseConnection):
                 await self._on_close_frame(event)
                 return False
@@ -374,8 +376,7 @@ class Connection:
                                 buf += ws.send(Message(data=item[0]))  # type: ignore[type-var]
                             sent_size += item[1]
                     elif isinstance(item, _Pong):
-                        if ws.state is ConnectionState.OPEN:
-                            buf += ws.send(Pong(payload=item.payload))
+                        buf += item.frame
                     elif (
                         isinstance(item, _Close)
                         and not close_sent
