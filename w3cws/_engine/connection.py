@@ -25,7 +25,6 @@ import itertools
 import logging
 import ssl
 from collections import deque
-from enum import Enum, auto
 from typing import cast
 
 import trio
@@ -53,12 +52,6 @@ _LOST = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 # RFC 6455 §7.4.1 codes the engine sends itself.
 _GOING_AWAY = 1001
 _MESSAGE_TOO_BIG = 1009
-
-
-class _Phase(Enum):
-    CONNECTING = auto()
-    OPEN = auto()
-    DONE = auto()
 
 
 class _Close:
@@ -100,7 +93,8 @@ class Connection:
         self._options = options
         self._listener = listener
         self.id = next(_ids)
-        self._phase = _Phase.CONNECTING
+        # Set once the end was reported: exactly one _on_closed or _on_discarded.
+        self._ended = False
         self._outbox: deque[_Item] = deque()
         self._wakeup = trio.Event()
         self._ws: WsprotoConnection | None = None
@@ -153,7 +147,7 @@ class Connection:
             self._report_closed()
         finally:
             self._turn.release()
-            if self._phase is not _Phase.DONE:
+            if not self._ended:
                 # Cancelled: the run (or nursery) hosting this socket is going
                 # away, as when a page unloads. Close 1001 where the connection
                 # allows it, then no more events.
@@ -188,7 +182,6 @@ class Connection:
             self._report_closed()
             return
         self._ws, self._tap, self._deflate = opened.connection, opened.tap, opened.deflate
-        self._phase = _Phase.OPEN
         _log.debug(
             "[%d] open: protocol=%r extensions=%r", self.id, opened.protocol, opened.extensions
         )
@@ -434,9 +427,9 @@ class Connection:
 
     def _report_closed(self) -> None:
         """The connection is closed (WS §4): report how, exactly once."""
-        if self._phase is _Phase.DONE:
+        if self._ended:
             return
-        self._phase = _Phase.DONE
+        self._ended = True
         self._outbox.clear()
         received = self._received_close
         if self._failing:
@@ -454,8 +447,8 @@ class Connection:
         )
 
     def _report_discarded(self) -> None:
-        if self._phase is _Phase.DONE:
+        if self._ended:
             return
-        self._phase = _Phase.DONE
+        self._ended = True
         self._outbox.clear()
         self._listener._on_discarded()
