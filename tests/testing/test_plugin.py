@@ -48,3 +48,34 @@ def test_fixtures_in_a_user_project(pytester: pytest.Pytester) -> None:
     # Control: the fixtures really come from the entry point named "w3cws".
     result = pytester.runpytest("-p", "trio", "-p", "no:cacheprovider", "-p", "no:w3cws")
     result.assert_outcomes(errors=2)
+
+
+CLIENT_TESTS = """
+import trio
+
+LEFT = []
+
+
+async def test_a_leaves_sockets_open(w3cws_server, w3cws_client_factory):
+    ws = w3cws_client_factory(w3cws_server.url, ["chat"])
+    opened = trio.Event()
+    ws.onopen = lambda event: opened.set()
+    with trio.fail_after(5):
+        await opened.wait()
+    assert ws.protocol == "chat"
+    LEFT.append((ws, w3cws_server))
+
+
+def test_b_the_factory_closed_them():
+    ws, server = LEFT[0]
+    assert ws.readyState == ws.CLOSED
+    record = server.connections[0]
+    assert record.close_received and record.tcp_closed_by == "server"
+"""
+
+
+def test_client_factory_closes_leftover_sockets(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\ntrio_mode = true\n")
+    pytester.makepyfile(test_clients=CLIENT_TESTS)
+    result = pytester.runpytest("-p", "trio", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
