@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -15,15 +15,6 @@ from w3cws._event_target import EventTarget, set_async_listener_runner, set_exce
 class Target(EventTarget):
     onx = EventHandler("x")
     ony = EventHandler("y")
-
-
-@pytest.fixture(autouse=True)
-def _restore_hooks() -> Iterator[None]:
-    reporter = set_exception_reporter(None)
-    runner = set_async_listener_runner(None)
-    yield
-    set_exception_reporter(reporter)
-    set_async_listener_runner(runner)
 
 
 def recorder(calls: list[str], name: str) -> Callable[[Event], None]:

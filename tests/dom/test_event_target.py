@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 import weakref
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -21,15 +21,6 @@ from w3cws._event_target import (
 )
 
 Listener = Callable[[Event], object]
-
-
-@pytest.fixture(autouse=True)
-def _restore_hooks() -> Iterator[None]:
-    reporter = set_exception_reporter(None)
-    runner = set_async_listener_runner(None)
-    yield
-    set_exception_reporter(reporter)
-    set_async_listener_runner(runner)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import trio
 
 from w3cws import Blob, InvalidStateError, WebSocket
 
-from .conftest import WebsocketsPeer, open_fds, trace
+from .conftest import WebsocketsPeer, open_sockets, sockets_back_to, trace
 
 
 async def test_open_echo_close_trace(websockets_peer: WebsocketsPeer) -> None:
@@ -381,7 +381,7 @@ async def test_extra_headers_and_origin(websockets_peer: WebsocketsPeer) -> None
 
 async def test_many_sockets_then_no_leaked_fds(websockets_peer: WebsocketsPeer) -> None:
     await trio.testing.wait_all_tasks_blocked()
-    before = open_fds()
+    before = open_sockets()
     traces = []
     for i in range(20):
         ws = WebSocket(websockets_peer.url + "/echo")
@@ -396,4 +396,4 @@ async def test_many_sockets_then_no_leaked_fds(websockets_peer: WebsocketsPeer) 
     for i in range(20):
         await websockets_peer.record(i)
     await trio.testing.wait_all_tasks_blocked()
-    assert open_fds() <= before
+    assert await sockets_back_to(before) <= before
