@@ -5,11 +5,13 @@ and return, but a notebook cell or a test wants to wait where it stands.
 Jupyter cells run on asyncio and w3cws runs on trio, so the wait asks sniffio
 which library it is in and waits with that library's primitives.
 
-Each socket has one :class:`EventWatcher`, a capture listener registered by
-the constructor before any user listener, so no ``stopPropagation()`` hides
-an event from it. It remembers the first trusted ``open``, ``error`` and
+Each socket has one :class:`EventWatcher`. The socket tells it about each
+event it dispatches (so no ``stopPropagation()`` hides one, and sockets
+nobody waits on pay nothing); it remembers the first ``open``, ``error`` and
 ``close`` events: they fire at most once, and a notebook cell that waits
-for ``open`` usually runs after the socket opened. The watcher is only
+for ``open`` usually runs after the socket opened. Events of a type somebody
+waits for that the script dispatches itself reach it through a capture
+listener added on that first wait. The watcher is only
 touched on the socket's host thread (waits reach it through ``Host.call``);
 it answers a waiter through a callback that is safe from any thread.
 """
@@ -65,12 +67,11 @@ class EventWatcher:
         # none of its own events can come, though a script may still
         # dispatch events of other types.
         self._ended: str | None = None
-        # "message" is only listened to once somebody waits for one: every
-        # message would otherwise pay for a capture pass.
-        for type in _ONCE:
-            self._listen(type)
 
     def _listen(self, type: str) -> None:
+        # Only for a type somebody waits for, so that events the script
+        # dispatches itself answer too; a socket's own events arrive through
+        # ``seen`` at no cost to sockets nobody waits on.
         if type not in self._types:
             self._types.add(type)
             self._target.addEventListener(type, self._on_event, True)
@@ -78,12 +79,22 @@ class EventWatcher:
     def _hopeless(self, waiter: _Waiter) -> bool:
         return self._ended is not None and waiter.type in _WEBSOCKET_TYPES
 
-    def _on_event(self, event: Event) -> None:
+    def seen(self, event: Event) -> None:
+        """The socket dispatched one of its own events (called after dispatch)."""
         type = event.type
-        if event.isTrusted and type in _ONCE:
+        if type in _ONCE:
             self._fired.setdefault(type, event)
             if type == "close":
                 self._ended = "closed"
+        if self._waiters:
+            self._answer(event)
+
+    def _on_event(self, event: Event) -> None:
+        if not event.isTrusted:
+            self._answer(event)
+
+    def _answer(self, event: Event) -> None:
+        type = event.type
         answered = [w for w in self._waiters if w.type == type or self._hopeless(w)]
         if not answered:
             return

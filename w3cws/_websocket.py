@@ -204,7 +204,7 @@ class WebSocket(EventTarget):
         # send() and close() may run on any thread, the engine's feedback on
         # the host's: one lock for bufferedAmount and readyState.
         self._lock = threading.Lock()
-        # Before any user listener, so wait_for() sees every event.
+        # Answers wait_for(); _dispatch tells it about every event.
         self._watcher = EventWatcher(self)
         # Step 9: establish the connection in parallel, on the run that hosts it.
         self._host, self._connection = start_connection(
@@ -351,7 +351,7 @@ class WebSocket(EventTarget):
         self._set_state(1)
         self._extensions = extensions
         self._protocol = protocol
-        self._fire(create_event(Event, "open"))
+        self._dispatch(create_event(Event, "open"))
 
     def _on_message(self, data: str | bytes) -> None:
         # "When a WebSocket message has been received": dropped unless OPEN;
@@ -363,7 +363,7 @@ class WebSocket(EventTarget):
             payload = data
         else:
             payload = Blob._from_bytes(data)
-        self._fire(create_event(MessageEvent, "message", data=payload, origin=self._url.origin))
+        self._dispatch(create_event(MessageEvent, "message", data=payload, origin=self._url.origin))
 
     def _on_closing_handshake_started(self) -> None:
         # "When the WebSocket closing handshake is started": CLOSING, no event.
@@ -378,8 +378,15 @@ class WebSocket(EventTarget):
         # connection was failed, then close, all in one task.
         self._set_state(3)
         if failed:
-            self._fire(create_event(Event, "error"))
-        self._fire(create_event(CloseEvent, "close", wasClean=was_clean, code=code, reason=reason))
+            self._dispatch(create_event(Event, "error"))
+        self._dispatch(
+            create_event(CloseEvent, "close", wasClean=was_clean, code=code, reason=reason)
+        )
+
+    def _dispatch(self, event: Event) -> None:
+        """Fire a trusted event, then tell the ``wait_for`` watcher about it."""
+        self._fire(event)
+        self._watcher.seen(event)
 
     def _on_discarded(self) -> None:
         # The hosting run ended (page unload): CLOSED, and no further events.
