@@ -38,7 +38,7 @@ from w3cws._engine import ConnectOptions, EngineListener, limits
 from w3cws._engine.fastpath import FastClientConnection
 from w3cws._engine.handshake import HandshakeFailed, Opened, OpeningHandshake
 from w3cws._engine.tap import InboundTap
-from w3cws._engine.transport import ConnectingTurn, open_stream
+from w3cws._engine.transport import ByteStream, ConnectingTurn, TCPStream, open_stream
 from w3cws._url import WebSocketURL
 
 __all__ = ["Connection"]
@@ -100,7 +100,7 @@ class Connection:
         self._ws: WsprotoConnection | None = None
         self._tap: InboundTap | None = None
         self._deflate = False
-        self._stream: trio.abc.Stream | None = None
+        self._stream: ByteStream | None = None
         self._connect_scope = trio.CancelScope()
         self._turn = ConnectingTurn(url.host, url.port)
         self._read_scope = trio.CancelScope()
@@ -337,10 +337,11 @@ class Connection:
         writes, so a server that stops reading cannot stop us reading."""
         try:
             while True:
-                await self._wakeup.wait()
+                # A fresh event before the flush: whatever is queued while it
+                # waits for the socket wakes the next round.
                 self._wakeup = trio.Event()
-                if not self._writing:
-                    await self._flush()
+                await self._flush()
+                await self._wakeup.wait()
         except _LOST as exc:
             # The reader sees the same loss and ends the connection.
             _log.debug("[%d] write failed: %r", self.id, exc)
@@ -415,7 +416,11 @@ class Connection:
 
     async def _close_stream(self) -> None:
         stream, self._stream = self._stream, None
-        if stream is not None:
+        if isinstance(stream, TCPStream):
+            # Plain TCP closes at once, without a scheduler round.
+            stream.close()
+        elif stream is not None:
+            # TLS says close_notify first: bounded, and even when cancelled.
             with (
                 trio.CancelScope(shield=True),
                 trio.move_on_after(1) as scope,

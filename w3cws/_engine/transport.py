@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import ipaddress
+import os
+import socket
 import ssl
 from collections import deque
 
 import trio
 
-__all__ = ["ConnectingTurn", "open_stream"]
+__all__ = ["ByteStream", "ConnectingTurn", "TCPStream", "open_stream"]
 
 # RFC 6455 §4.1, client requirement 2: at most one connection per remote host
 # may be in the CONNECTING state; later ones wait, in the order their
@@ -56,6 +60,82 @@ class ConnectingTurn:
             queue[0]._ready.set()
 
 
+class TCPStream:
+    """Plain TCP on a non-blocking socket, driven by trio's I/O waits.
+
+    ``trio.SocketStream`` does the same through several layers and yields to
+    the scheduler after every successful write. The engine's only writer is a
+    task that yields at its own wakeup wait, so here a write the kernel takes
+    at once returns without a scheduler round: one task switch less per
+    message sent, and less interpreter work per read and write.
+    """
+
+    __slots__ = ("_sock",)
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        # As trio.SocketStream: no Nagle delay for small frames, and a
+        # bounded unsent queue so writability means "the peer is reading".
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if hasattr(socket, "TCP_NOTSENT_LOWAT"):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, 2**14)
+        self._sock = sock
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Write all of ``data``, waiting only while the kernel's buffer is full.
+
+        Raises:
+            OSError: the connection was reset or the socket closed.
+        """
+        sock = self._sock
+        with memoryview(data) as view:
+            sent, total = 0, len(view)
+            while sent < total:
+                try:
+                    sent += sock.send(view[sent:])
+                except BlockingIOError:
+                    await trio.lowlevel.wait_writable(sock)
+
+    async def receive_some(self, max_bytes: int) -> bytes:
+        """Up to ``max_bytes`` bytes, b"" at EOF; a checkpoint, like trio's.
+
+        Raises:
+            OSError: the connection was reset or the socket closed.
+        """
+        sock = self._sock
+        await trio.lowlevel.checkpoint_if_cancelled()
+        try:
+            data = sock.recv(max_bytes)
+        except BlockingIOError:
+            pass
+        else:
+            # Data was already there: still let other tasks run, keeping it
+            # even if this task is cancelled meanwhile.
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return data
+        while True:
+            await trio.lowlevel.wait_readable(sock)
+            try:
+                return sock.recv(max_bytes)
+            except BlockingIOError:
+                pass
+
+    def close(self) -> None:
+        """Close now; a task waiting on the socket gets ``trio.ClosedResourceError``."""
+        if self._sock.fileno() != -1:
+            trio.lowlevel.notify_closing(self._sock)
+            self._sock.close()
+
+    async def aclose(self) -> None:
+        """Close (never blocks); a checkpoint, as ``trio.abc.AsyncResource`` asks."""
+        self.close()
+        await trio.lowlevel.checkpoint()
+
+
+# What the engine reads and writes: plain TCP, or TLS over trio's TCP stream.
+ByteStream = TCPStream | trio.SSLStream[trio.SocketStream]
+
 _default_context: ssl.SSLContext | None = None
 
 
@@ -69,16 +149,17 @@ def default_ssl_context() -> ssl.SSLContext:
 
 async def open_stream(
     host: str, port: int, *, secure: bool, ssl_context: ssl.SSLContext | None
-) -> trio.abc.Stream:
+) -> ByteStream:
     """Open TCP (and TLS with certificate and host name checks for ``wss:``).
 
     Raises:
         OSError: DNS failure, refused or unreachable.
         trio.BrokenResourceError: TLS handshake failure.
     """
-    tcp = await _connect_tcp(host, port)
+    sock = await _connect_tcp(host, port)
     if not secure:
-        return tcp
+        return TCPStream(sock)
+    tcp = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
     context = ssl_context if ssl_context is not None else default_ssl_context()
     stream = trio.SSLStream(tcp, context, server_hostname=host, https_compatible=True)
     try:
@@ -89,8 +170,8 @@ async def open_stream(
     return stream
 
 
-async def _connect_tcp(host: str, port: int) -> trio.SocketStream:
-    """TCP to ``host``: straight to an IP literal, else through DNS.
+async def _connect_tcp(host: str, port: int) -> socket.socket:
+    """A connected non-blocking socket to ``host``: straight to an IP literal, else through DNS.
 
     ``trio.open_tcp_stream`` resolves the name and races the addresses
     ("happy eyeballs") in a nursery; an IP literal has one address, so the
@@ -99,12 +180,21 @@ async def _connect_tcp(host: str, port: int) -> trio.SocketStream:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        return await trio.open_tcp_stream(host, port)
-    family = trio.socket.AF_INET6 if address.version == 6 else trio.socket.AF_INET
-    sock = trio.socket.socket(family, trio.socket.SOCK_STREAM)
+        stream = await trio.open_tcp_stream(host, port)
+        tsock = stream.socket
+        return socket.socket(tsock.family, tsock.type, tsock.proto, fileno=tsock.detach())
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        await sock.connect((host, port))
+        sock.setblocking(False)
+        await trio.lowlevel.checkpoint_if_cancelled()
+        err = sock.connect_ex((host, port))
+        if err in (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
+            await trio.lowlevel.wait_writable(sock)
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            raise OSError(err, f"connect to {host} port {port}: {os.strerror(err)}")
     except BaseException:
         sock.close()
         raise
-    return trio.SocketStream(sock)
+    return sock
