@@ -60,13 +60,14 @@ _RESERVED_HEADERS = frozenset(
 )
 
 
-def _check_header_value(name: str, value: str) -> None:
-    # RFC 9110 §5.5: field values are visible ASCII, spaces, tabs and obs-text
-    # (bytes 0x80-0xFF, sent here as latin-1); no line breaks or NUL.
+def _check_header_value(name: str, value: str) -> str:
+    """The value as sent: Fetch's "normalize" (no leading or trailing spaces
+    or tabs); line breaks, NUL and characters past latin-1 are errors."""
     if any(c in value for c in "\r\n\0") or not all(ord(c) < 256 for c in value):
         raise ValueError(
             f"the value of header {name!r} must be latin-1 text without line breaks: {value!r}"
         )
+    return value.strip(" \t")
 
 
 def _check_headers(
@@ -86,8 +87,7 @@ def _check_headers(
             )
         if not _TOKEN.fullmatch(name):
             raise ValueError(f"{name!r} is not a valid HTTP header name")
-        _check_header_value(name, value)
-        checked.append((name, value))
+        checked.append((name, _check_header_value(name, value)))
     return tuple(checked)
 
 
@@ -160,7 +160,7 @@ class WebSocket(EventTarget):
         if origin is not None:
             if not isinstance(origin, str):
                 raise TypeError("origin must be a str or None")
-            _check_header_value("Origin", origin)
+            origin = _check_header_value("Origin", origin)
         if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
             raise TypeError("ssl_context must be an ssl.SSLContext or None")
         if nursery is not None and not isinstance(nursery, trio.Nursery):

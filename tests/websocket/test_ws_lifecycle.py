@@ -9,7 +9,14 @@ import trio
 
 from w3cws import Blob, InvalidStateError, WebSocket
 
-from .conftest import WebsocketsPeer, open_sockets, sockets_back_to, trace
+from .conftest import (
+    WebsocketsPeer,
+    open_sockets,
+    raw_server,
+    read_request,
+    sockets_back_to,
+    trace,
+)
 
 
 async def test_open_echo_close_trace(websockets_peer: WebsocketsPeer) -> None:
@@ -377,6 +384,23 @@ async def test_extra_headers_and_origin(websockets_peer: WebsocketsPeer) -> None
     assert ("x-test", "yes") in headers
     assert ("origin", "https://example.test") in headers
     assert [v for k, v in headers if k == "user-agent"] == ["custom"]
+
+
+async def test_header_values_are_normalized() -> None:
+    # Fetch "normalize": leading and trailing spaces and tabs are not sent.
+    # (Read raw: a server's parser would strip them anyway.)
+    requests: list[bytes] = []
+
+    async def handler(stream: trio.SocketStream) -> None:
+        requests.append(await read_request(stream))
+        await stream.aclose()
+
+    async with raw_server(handler) as url:
+        ws = WebSocket(url, headers=[("X-Padded", " \tx y\t ")], origin=" https://o.test ")
+        await trace(ws).wait_closed()
+    lines = requests[0].split(b"\r\n")
+    assert b"X-Padded: x y" in lines
+    assert b"Origin: https://o.test" in lines
 
 
 async def test_many_sockets_then_no_leaked_fds(websockets_peer: WebsocketsPeer) -> None:

@@ -1,9 +1,15 @@
-"""The opening handshake, client side (RFC 6455 §4.1, WS §2.2), on h11.
+"""The opening handshake, client side (RFC 6455 §4.1, WS §2.2).
 
 wsproto's own client handshake accepts a malformed permessage-deflate answer
 and hides the raw extension header that ``ws.extensions`` must show, so the
-request and the response checks live here, on h11 (which wsproto uses
-itself); wsproto takes over for the frames once the handshake has succeeded.
+request and the response checks live here; wsproto takes over for the frames
+once the handshake has succeeded.
+
+The exchange is one fixed GET request and one response head, so both are
+done here directly rather than through h11's general HTTP/1.1 state machine,
+which cost more than the rest of the handshake together. The response parser
+follows RFC 9112 (status line, field lines, obsolete line folding, bare LF
+line ends) and rejects what h11 rejects.
 """
 
 from __future__ import annotations
@@ -11,10 +17,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import h11
 from wsproto.connection import Connection as WsprotoConnection
 from wsproto.connection import ConnectionType
 from wsproto.extensions import Extension
@@ -29,6 +35,20 @@ __all__ = ["HandshakeFailed", "Opened", "OpeningHandshake"]
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _USER_AGENT = b"w3cws (Python; trio; wsproto)"
+
+# RFC 9112 §2.1-2.2: the head ends at the first empty line; a recipient may
+# take a bare LF as a line end.
+_HEAD_END = re.compile(rb"\n\r?\n")
+_LINE_END = re.compile(rb"\r?\n")
+# RFC 9112 §4: status-line = HTTP-version SP status-code SP [ reason-phrase ]
+# (the SP before an empty reason is often left out, and tolerated). Text in
+# the reason and in field values: anything but NUL and line-breaking
+# whitespace, as lenient as h11 and browsers are with real servers.
+_STATUS_LINE = re.compile(rb"HTTP/[0-9]\.[0-9] ([1-9][0-9]{2})(?: [^\x00\n\r\x0b\x0c]*)?")
+# RFC 9112 §5: field-name ":" OWS field-value OWS; the name is a token, with
+# no whitespace before the colon.
+_FIELD_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):([^\x00\n\r\x0b\x0c]*)")
+_OWS = b" \t"
 
 
 class HandshakeFailed(Exception):
@@ -50,6 +70,37 @@ def _split_tokens(values: Sequence[bytes]) -> list[str]:
     return [p.strip() for v in values for p in v.decode("latin-1").split(",") if p.strip()]
 
 
+def parse_response_head(head: bytes) -> tuple[int, dict[bytes, list[bytes]]]:
+    """The status code and the fields (lower-case names) of a response head.
+
+    ``head`` runs up to and including the line end before the empty line.
+
+    Raises:
+        HandshakeFailed: the head is not a well-formed HTTP/1.x response.
+    """
+    lines = _LINE_END.split(head)
+    lines.pop()  # what follows the last line end: nothing
+    status = _STATUS_LINE.fullmatch(lines[0])
+    if status is None:
+        raise HandshakeFailed(f"malformed HTTP response: bad status line {lines[0][:80]!r}")
+    fields: dict[bytes, list[bytes]] = {}
+    last: list[bytes] | None = None
+    for line in lines[1:]:
+        if line[:1] in (b" ", b"\t"):
+            # RFC 9112 §5.2 obsolete line folding: one more piece of the
+            # previous value, joined with a space.
+            if last is None or _FIELD_LINE.fullmatch(b"x:" + line) is None:
+                raise HandshakeFailed(f"malformed HTTP response: bad field line {line[:80]!r}")
+            last[-1] = (last[-1] + b" " + line.strip(_OWS)).strip(_OWS)
+            continue
+        field = _FIELD_LINE.fullmatch(line)
+        if field is None:
+            raise HandshakeFailed(f"malformed HTTP response: bad field line {line[:80]!r}")
+        last = fields.setdefault(field[1].lower(), [])
+        last.append(field[2].strip(_OWS))
+    return int(status[1]), fields
+
+
 class OpeningHandshake:
     """Build the request, then check the response step by step.
 
@@ -61,12 +112,19 @@ class OpeningHandshake:
 
     def __init__(self, url: WebSocketURL, options: ConnectOptions, max_response_size: int) -> None:
         self._options = options
-        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_response_size)
         self._max_response_size = max_response_size
-        self._received = 0
+        self._buffer = bytearray()
         self._key = base64.b64encode(os.urandom(16))
+        self.request = self._build_request(url, options)
+
+    def _build_request(self, url: WebSocketURL, options: ConnectOptions) -> bytes:
+        """The GET request of RFC 6455 §4.1 with Fetch's additions (WS §2.2).
+
+        Every piece was checked before: the URL parser percent-encodes the
+        path and query to visible ASCII, protocols are tokens, and the
+        constructor checked header names (tokens) and values (no CR, LF, NUL).
+        """
         headers: list[tuple[bytes, bytes]] = [
-            (b"Host", url.host_header.encode("ascii")),
             (b"Upgrade", b"websocket"),
             (b"Connection", b"Upgrade"),
             (b"Sec-WebSocket-Key", self._key),
@@ -85,17 +143,19 @@ class OpeningHandshake:
             )
         if options.origin is not None:
             headers.append((b"Origin", options.origin.encode("latin-1")))
-        user = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in options.headers]
-        overridden = {k.lower() for k, _ in user}
-        headers = [h for h in headers if h[0].lower() not in overridden or h[0] == b"Host"]
-        self.request = (
-            self._h11.send(
-                h11.Request(
-                    method="GET", target=url.resource_name.encode("ascii"), headers=headers + user
-                )
-            )
-            or b""
-        )
+        if options.headers:
+            # A user header replaces a default one of the same name (the
+            # constructor keeps the handshake's own out of reach).
+            user = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in options.headers]
+            overridden = {k.lower() for k, _ in user}
+            headers = [h for h in headers if h[0].lower() not in overridden] + user
+        lines = [
+            b"GET " + url.resource_name.encode("ascii") + b" HTTP/1.1",
+            b"Host: " + url.host_header.encode("ascii"),
+        ]
+        lines += [name + b": " + value for name, value in headers]
+        lines.append(b"\r\n")
+        return b"\r\n".join(lines)
 
     def receive(self, data: bytes | bytearray) -> Opened | None:
         """Feed response bytes (b"" at EOF); the result once the head is complete.
@@ -103,35 +163,33 @@ class OpeningHandshake:
         Raises:
             HandshakeFailed: any reason the handshake does not succeed.
         """
-        self._received += len(data)
-        self._h11.receive_data(bytes(data))
-        try:
-            event = self._h11.next_event()
-        except h11.RemoteProtocolError as exc:
-            raise HandshakeFailed(f"malformed HTTP response: {exc}") from None
-        if event is h11.NEED_DATA:
-            if not data:
-                raise HandshakeFailed("the server closed the connection during the handshake")
-            return None
-        if isinstance(event, h11.ConnectionClosed):
+        if not data:
             raise HandshakeFailed("the server closed the connection during the handshake")
-        if not isinstance(event, h11.InformationalResponse | h11.Response):
-            raise HandshakeFailed(f"unexpected HTTP event {event!r}")
+        buffer = self._buffer
+        searched = max(0, len(buffer) - 2)
+        buffer += data
+        end = _HEAD_END.search(buffer, searched)
+        if end is None:
+            if len(buffer) > self._max_response_size:
+                raise HandshakeFailed(
+                    f"the response head is over max_handshake_size "
+                    f"({self._max_response_size} bytes)"
+                )
+            return None
+        head_size = end.end()
+        if head_size > self._max_response_size:
+            raise HandshakeFailed(
+                f"the response head is {head_size} bytes, over max_handshake_size"
+            )
+        status, fields = parse_response_head(bytes(buffer[: end.start() + 1]))
         # WS §2.2 step 11 / RFC 6455 §4.1: anything but 101 (redirects included,
         # redirect mode "error") fails.
-        if event.status_code != 101:
-            raise HandshakeFailed(f"the server answered with HTTP status {event.status_code}")
-        # h11 bounds only a head still incomplete; one that came whole in a
-        # read is measured here (what is left over are frames).
-        head = self._received - len(self._h11.trailing_data[0])
-        if head > self._max_response_size:
-            raise HandshakeFailed(f"the response head is {head} bytes, over max_handshake_size")
-        return self._check(event)
+        if status != 101:
+            raise HandshakeFailed(f"the server answered with HTTP status {status}")
+        # What came after the head are the first frames.
+        return self._check(fields, bytes(buffer[head_size:]))
 
-    def _check(self, response: h11.InformationalResponse | h11.Response) -> Opened:
-        fields: dict[bytes, list[bytes]] = {}
-        for name, value in response.headers:
-            fields.setdefault(bytes(name).lower(), []).append(bytes(value))
+    def _check(self, fields: dict[bytes, list[bytes]], trailing: bytes) -> Opened:
         # RFC 6455 §4.1, client checks 2-4.
         if [v.lower() for v in fields.get(b"upgrade", [])] != [b"websocket"]:
             raise HandshakeFailed("the response has no 'Upgrade: websocket'")
@@ -144,15 +202,14 @@ class OpeningHandshake:
         extensions, deflate = self._check_extensions(fields.get(b"sec-websocket-extensions", []))
         tap = InboundTap(self._options.max_message_size)
         active: list[Extension] = [deflate, tap] if deflate is not None else [tap]
-        trailing, _closed = self._h11.trailing_data
         connection: WsprotoConnection
         if deflate is None:
             # No extension to run: the fast path does the frame work itself.
             connection = FastClientConnection(
-                active, bytes(trailing), max_message_size=self._options.max_message_size
+                active, trailing, max_message_size=self._options.max_message_size
             )
         else:
-            connection = WsprotoConnection(ConnectionType.CLIENT, active, bytes(trailing))
+            connection = WsprotoConnection(ConnectionType.CLIENT, active, trailing)
         return Opened(protocol, extensions, connection, tap, deflate is not None)
 
     def _check_protocol(self, values: list[bytes] | None) -> str:

@@ -1,0 +1,232 @@
+"""The opening handshake's own request writer and response parser.
+
+h11 (an independently written HTTP/1.1 implementation) is the oracle: it
+must read our request as the GET we mean, and it must agree with our parser
+on which response heads are well-formed and what their fields are.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import h11
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from w3cws._engine import ConnectOptions
+from w3cws._engine.handshake import HandshakeFailed, OpeningHandshake, parse_response_head
+from w3cws._engine.tap import InboundTap
+from w3cws._url import parse_websocket_url
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def handshake(url: str = "ws://127.0.0.1:8080/", **options: object) -> OpeningHandshake:
+    return OpeningHandshake(parse_websocket_url(url), ConnectOptions(**options), 16384)  # type: ignore[arg-type]
+
+
+def accept_head(hs: OpeningHandshake, extra: bytes = b"", eol: bytes = b"\r\n") -> bytes:
+    key = next(v for k, v in server_view(hs.request)[1] if k == b"sec-websocket-key")
+    accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+    lines = [
+        b"HTTP/1.1 101 Switching Protocols",
+        b"Upgrade: websocket",
+        b"Connection: Upgrade",
+        b"Sec-WebSocket-Accept: " + accept,
+    ]
+    return eol.join(lines) + eol + extra + eol
+
+
+def server_view(request: bytes) -> tuple[h11.Request, list[tuple[bytes, bytes]]]:
+    """The request as an h11 server reads it: the event and (lower-case) fields."""
+    server = h11.Connection(h11.SERVER)
+    server.receive_data(request)
+    event = server.next_event()
+    assert isinstance(event, h11.Request)
+    # No body, and an upgrade h11 recognises: it pauses with nothing left over.
+    assert isinstance(server.next_event(), h11.EndOfMessage)
+    assert server.next_event() is h11.PAUSED
+    assert server.trailing_data == (b"", False)
+    return event, [(bytes(k), bytes(v)) for k, v in event.headers]
+
+
+# -- the request ----------------------------------------------------------------------
+
+
+def test_request_is_the_rfc_6455_get() -> None:
+    event, fields = server_view(handshake("ws://127.0.0.1:8080/chat?room=1").request)
+    assert (event.method, event.target, event.http_version) == (b"GET", b"/chat?room=1", b"1.1")
+    names = [k for k, _ in fields]
+    assert names[0] == b"host"  # first, as browsers send it
+    got = dict(fields)
+    assert got[b"host"] == b"127.0.0.1:8080"
+    assert got[b"upgrade"] == b"websocket"
+    assert got[b"connection"] == b"Upgrade"
+    assert got[b"sec-websocket-version"] == b"13"
+    assert len(base64.b64decode(got[b"sec-websocket-key"], validate=True)) == 16
+    assert got[b"pragma"] == got[b"cache-control"] == b"no-cache"
+    assert got[b"sec-websocket-extensions"].startswith(b"permessage-deflate")
+    assert len(names) == len(set(names))
+
+
+def test_request_keys_differ() -> None:
+    keys = {dict(server_view(handshake().request)[1])[b"sec-websocket-key"] for _ in range(50)}
+    assert len(keys) == 50
+
+
+def test_request_options() -> None:
+    hs = handshake(
+        "wss://[::1]/x?",
+        protocols=("chat", "v2.chat"),
+        headers=(("X-Latin", "café"), ("user-agent", "mine")),
+        origin="https://page.test",
+        deflate=False,
+    )
+    event, fields = server_view(hs.request)
+    assert event.target == b"/x?"
+    got = dict(fields)
+    assert got[b"host"] == b"[::1]"
+    assert got[b"sec-websocket-protocol"] == b"chat, v2.chat"
+    assert got[b"origin"] == b"https://page.test"
+    assert got[b"x-latin"] == "café".encode("latin-1")
+    assert [v for k, v in fields if k == b"user-agent"] == [b"mine"]  # replaced, not doubled
+    assert b"sec-websocket-extensions" not in got
+
+
+# -- the response ---------------------------------------------------------------------
+
+
+def test_response_opens_and_keeps_the_frames_behind_it() -> None:
+    hs = handshake(deflate=False)
+    frames = b"\x81\x02hi"
+    opened = hs.receive(accept_head(hs) + frames)
+    assert opened is not None
+    assert (opened.protocol, opened.extensions, opened.deflate) == ("", "", False)
+    assert isinstance(opened.tap, InboundTap)
+    assert list(opened.connection.items()) == ["hi"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("cut", [1, 2, 3, 7])
+def test_response_in_pieces(cut: int) -> None:
+    hs = handshake(deflate=False)
+    data = accept_head(hs)
+    opened = None
+    for i in range(0, len(data), cut):
+        assert opened is None
+        opened = hs.receive(data[i : i + cut])
+    assert opened is not None
+
+
+def test_bare_lf_and_folded_fields_are_read() -> None:
+    hs = handshake(protocols=("chat",), deflate=False)
+    extra = b"Sec-WebSocket-Protocol:\n chat\n"
+    opened = hs.receive(accept_head(hs, extra, eol=b"\n"))
+    assert opened is not None
+    assert opened.protocol == "chat"
+
+
+@pytest.mark.parametrize(
+    ("response", "message"),
+    [
+        (b"HTTP/1.1 200 OK\r\n\r\n", "status 200"),
+        (b"HTTP/1.1 101\r\nUpgrade websocket\r\n\r\n", "bad field line"),
+        (b"HTTP/1.1 101\r\nUpgrade : websocket\r\n\r\n", "bad field line"),
+        (b"HTTP/1.1 101\r\n folded first\r\n\r\n", "bad field line"),
+        (b"HTTP/1.1 101\r\nX: a\x00b\r\n\r\n", "bad field line"),
+        (b"HTTP/1.1 101\r\nX: a\rb\r\n\r\n", "bad field line"),
+        (b"ICY 200 OK\r\n\r\n", "bad status line"),
+        (b"HTTP/1.1 10 x\r\n\r\n", "bad status line"),
+        (b"HTTP/1.1 101\r\n\r\n", "no 'Upgrade: websocket'"),
+    ],
+)
+def test_bad_responses_fail(response: bytes, message: str) -> None:
+    with pytest.raises(HandshakeFailed, match=message):
+        handshake().receive(response)
+
+
+def test_eof_before_the_head_ends_fails() -> None:
+    hs = handshake()
+    assert hs.receive(b"HTTP/1.1 101 Switching") is None
+    with pytest.raises(HandshakeFailed, match="closed the connection"):
+        hs.receive(b"")
+
+
+def test_head_size_limit_whole_and_incomplete() -> None:
+    url = parse_websocket_url("ws://127.0.0.1/")
+    big = b"HTTP/1.1 101 x\r\nX: " + b"y" * 100 + b"\r\n\r\n"
+    with pytest.raises(HandshakeFailed, match="over max_handshake_size"):
+        OpeningHandshake(url, ConnectOptions(), 64).receive(big)
+    hs = OpeningHandshake(url, ConnectOptions(), 64)
+    assert hs.receive(big[:60]) is None
+    with pytest.raises(HandshakeFailed, match="over max_handshake_size"):
+        hs.receive(big[60:70])
+
+
+# -- agreement with h11 -------------------------------------------------------------
+
+_TEXT = st.binary(max_size=6).map(lambda b: b.replace(b"\n", b"").replace(b"\r", b""))
+_STATUS = st.one_of(
+    st.sampled_from([b"HTTP/1.1 101 Switching Protocols", b"HTTP/1.1 101", b"HTTP/1.0 404 x"]),
+    st.builds(
+        lambda v, code, sep, reason: b"HTTP/" + v + b" " + code + sep + reason,
+        st.sampled_from([b"1.1", b"1.0", b"2", b"1.x"]),
+        st.sampled_from([b"101", b"200", b"099", b"000", b"1010", b"10", b"abc"]),
+        st.sampled_from([b" ", b"", b"  "]),
+        _TEXT,
+    ),
+)
+_NAME = st.one_of(
+    st.sampled_from(
+        [b"Upgrade", b"X-Test", b"sec-websocket-accept", b"Upgrade ", b" X", b"X\tY", b"X\x7f", b""]
+    ),
+    st.binary(min_size=0, max_size=4).filter(lambda b: b":" not in b and b"\n" not in b),
+)
+_FIELD = st.one_of(
+    st.builds(
+        lambda name, ows, value: name + b":" + ows + value,
+        _NAME,
+        st.sampled_from([b"", b" ", b"\t", b"  "]),
+        _TEXT.map(lambda b: b.rstrip(b" \t")),
+    ),
+    # obs-fold continuation (after a value without trailing whitespace)
+    st.builds(
+        lambda ws, text: ws + text.strip(b" \t"), st.sampled_from([b" ", b"\t"]), _TEXT
+    ).filter(lambda line: line.strip(b" \t")),
+)
+
+
+def h11_result(head: bytes) -> object:
+    client = h11.Connection(h11.CLIENT)
+    request = [(b"Host", b"x"), (b"Upgrade", b"websocket"), (b"Connection", b"Upgrade")]
+    client.send(h11.Request(method="GET", target=b"/", headers=request))
+    client.receive_data(head)
+    try:
+        event = client.next_event()
+    except h11.RemoteProtocolError:
+        return "malformed"
+    assert isinstance(event, h11.InformationalResponse | h11.Response)
+    fields: dict[bytes, list[bytes]] = {}
+    for name, value in event.headers:
+        fields.setdefault(bytes(name).lower(), []).append(bytes(value))
+    return event.status_code, fields
+
+
+def our_result(head: bytes) -> object:
+    try:
+        return parse_response_head(head[:-2])  # up to the last field line's end
+    except HandshakeFailed:
+        return "malformed"
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    _STATUS,
+    st.lists(_FIELD.filter(lambda f: not f.lower().startswith((b"content-", b"transfer-")))),
+)
+def test_parser_agrees_with_h11(status: bytes, fields: list[bytes]) -> None:
+    # Framing fields are left out: a 101 has no content, so we ignore them
+    # where h11 validates them.
+    head = b"\r\n".join([status, *fields]) + b"\r\n\r\n"
+    assert our_result(head) == h11_result(head)
