@@ -5,7 +5,10 @@ from __future__ import annotations
 import builtins
 import dataclasses
 
+import ada_url
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from w3cws._dom_exception import DOMException, SyntaxError
 from w3cws._url import WebSocketURL, parse_websocket_url
@@ -219,3 +222,39 @@ def test_result_is_frozen() -> None:
     parsed = parse_websocket_url("ws://h/")
     with pytest.raises(dataclasses.FrozenInstanceError):
         parsed.href = "ws://other/"  # type: ignore[misc]
+
+
+# -- the fields agree with ada's own component getters --------------------------------
+
+_PIECE = st.text(alphabet="aZ09-._~!$&'()*+,;=:@/?[]%# \\é\u4e2d\t", max_size=8)
+
+
+@settings(max_examples=800, deadline=None)
+@given(
+    scheme=st.sampled_from(["ws", "wss", "http", "https", "WS", "HtTpS"]),
+    userinfo=st.one_of(st.just(""), _PIECE.map(lambda s: s + "@")),
+    host=st.sampled_from(
+        ["h", "Example.COM", "127.0.0.1", "0x7f.1", "[::1]", "[0:0::FFFF:1.2.3.4]", "bücher.de"]
+    ),
+    port=st.sampled_from(["", ":", ":80", ":443", ":8080", ":0", ":65535"]),
+    path=_PIECE,
+    query=st.one_of(st.just(""), _PIECE.map(lambda s: "?" + s)),
+)
+def test_fields_agree_with_ada(  # noqa: PLR0917 - one argument per URL piece
+    scheme: str, userinfo: str, host: str, port: str, path: str, query: str
+) -> None:
+    text = f"{scheme}://{userinfo}{host}{port}/{path}{query}"
+    try:
+        ours = parse_websocket_url(text)
+    except SyntaxError:
+        return  # unparsable, or a fragment: the error tests above cover those
+    oracle = ada_url.URL(ours.href)  # ours.href is already ws/wss
+    assert oracle.href == ours.href
+    hostname = oracle.hostname
+    assert ours.host == (hostname[1:-1] if hostname.startswith("[") else hostname)
+    assert ours.explicit_port == (int(oracle.port) if oracle.port else None)
+    assert ours.host_header == oracle.host
+    assert ours.origin == oracle.origin
+    assert ours.secure == (oracle.protocol == "wss:")
+    query_part = oracle.search or ("?" if oracle.href.endswith("?") else "")
+    assert ours.resource_name == oracle.pathname + query_part

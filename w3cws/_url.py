@@ -87,12 +87,18 @@ def parse_websocket_url(url: str, base_url: str | None = None) -> WebSocketURL:
     except ValueError:
         raise _parse_error(url, base_url) from None
 
-    # Step 3: http -> ws, https -> wss. The protocol setter only swaps the
-    # scheme; both defaults are equal, so an elided port stays elided.
-    scheme = parsed.protocol[:-1]
+    # Everything below reads the serialization: one call into ada instead of
+    # one per component. A special URL serializes as
+    # scheme "://" [userinfo "@"] host [":" port] path ["?" query] ["#" fragment],
+    # with "@", "/", "?" and "#" percent-encoded wherever they are not delimiters.
+    href = parsed.href
+    scheme, _, rest = href.partition(":")
+
+    # Step 3: http -> ws, https -> wss: only the scheme changes; both have
+    # the same default port, so an elided port stays elided.
     if scheme in _HTTP_TO_WS:
         scheme = _HTTP_TO_WS[scheme]
-        parsed.protocol = scheme + ":"
+        href = scheme + ":" + rest
 
     # Step 4: only ws and wss are left.
     if scheme not in _DEFAULT_PORTS:
@@ -100,10 +106,7 @@ def parse_websocket_url(url: str, base_url: str | None = None) -> WebSocketURL:
             f"The URL's scheme must be 'ws', 'wss', 'http' or 'https'; {scheme!r} is not allowed."
         )
 
-    # Step 5: no fragment, not even an empty one. ada reports hash "" for both
-    # "no fragment" and "#", but in a ws/wss serialization '#' can only be the
-    # fragment delimiter (the parser percent-encodes it everywhere else).
-    href = parsed.href
+    # Step 5: no fragment, not even an empty one ("#" can only be its delimiter).
     if "#" in href:
         fragment = href[href.index("#") :]
         raise SyntaxError(
@@ -111,23 +114,27 @@ def parse_websocket_url(url: str, base_url: str | None = None) -> WebSocketURL:
             "remove the '#' and what follows it."
         )
 
-    explicit_port = int(parsed.port) if parsed.port else None
-    hostname = parsed.hostname
-    if parsed.host_type == ada_url.HostType.IPV6:
-        hostname = hostname[1:-1]
-    # RFC 6455 §3 resource-name is path plus "?query". An empty query ("/?")
-    # is kept, as Fetch (and so browsers) send the serialized path and query;
-    # ada's search is "" for it, and without a fragment href then ends in "?".
-    query = parsed.search or ("?" if href.endswith("?") else "")
+    authority, _, path_and_query = rest[2:].partition("/")
+    host_and_port = authority.rpartition("@")[2]
+    if host_and_port.startswith("["):
+        # An IPv6 address: connect to it without the brackets.
+        hostname, _, port = host_and_port[1:].partition("]")
+        port = port[1:]
+    else:
+        hostname, _, port = host_and_port.partition(":")
+    explicit_port = int(port) if port else None
     return WebSocketURL(
         href=href,
         secure=scheme == "wss",
         host=hostname,
         port=_DEFAULT_PORTS[scheme] if explicit_port is None else explicit_port,
         explicit_port=explicit_port,
-        resource_name=parsed.pathname + query,
-        host_header=parsed.host,
-        origin=parsed.origin,
+        # RFC 6455 §3 resource-name: path plus "?query", as Fetch sends the
+        # serialized path and query (so an empty query keeps its "?").
+        resource_name="/" + path_and_query,
+        host_header=host_and_port,
+        # The tuple origin of a ws/wss URL: scheme, host and non-default port.
+        origin=scheme + "://" + host_and_port,
     )
 
 
