@@ -190,6 +190,11 @@ class Connection:
             nursery.start_soon(self._writer)
             await self._reader()
             nursery.cancel_scope.cancel()
+            if not nursery.child_tasks:
+                # The writer is done (it ends after the Close frame): report
+                # now, since leaving the nursery takes one more scheduler round.
+                await self._close_stream()
+                self._report_closed()
         await self._close_stream()
         self._report_closed()
 
@@ -341,6 +346,10 @@ class Connection:
                 # waits for the socket wakes the next round.
                 self._wakeup = trio.Event()
                 await self._flush()
+                if self._close_sent.is_set():
+                    # Nothing may follow a Close frame (RFC 6455 §5.5.1): done,
+                    # so the end of the connection need not cancel this task.
+                    return
                 await self._wakeup.wait()
         except _LOST as exc:
             # The reader sees the same loss and ends the connection.
