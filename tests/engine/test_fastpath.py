@@ -110,6 +110,47 @@ def test_control_frames_and_close_state_go_through_wsproto(monkeypatch: pytest.M
         fast.append_message(bytearray(), b"late")
 
 
+CLOSES = [
+    (None, None),
+    (None, ""),
+    (1000, None),
+    (1000, ""),
+    (1000, "bye"),
+    (1001, "é" * 61),
+    (3000, "x" * 123),
+    (4999, "x" * 124),  # over 123 bytes: wsproto truncates
+    (1005, None),
+    (1006, "gone"),
+    (1015, ""),
+]
+
+
+@pytest.mark.parametrize(("code", "reason"), CLOSES)
+@pytest.mark.parametrize("remote_first", [False, True])
+def test_close_frames_match_wsproto(
+    monkeypatch: pytest.MonkeyPatch, code: int | None, reason: str | None, remote_first: bool
+) -> None:
+    monkeypatch.setattr("wsproto.frame_protocol.os.urandom", lambda n: KEY)
+    reference = Connection(ConnectionType.CLIENT, [InboundTap()])
+    fast = FastClientConnection([InboundTap()], urandom=fixed_keys)
+    if remote_first:
+        for conn in (reference, fast):
+            conn.receive_data(b"\x88\x02\x03\xe8")  # the server's Close 1000
+            list(conn.events())
+    event = CloseConnection(code=code, reason=reason)  # type: ignore[arg-type]
+    assert fast.send(event) == reference.send(event)
+    assert fast.state is reference.state
+
+
+@pytest.mark.parametrize("size", [0, 1, 4, 5, 125])
+def test_pongs_match_wsproto(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    monkeypatch.setattr("wsproto.frame_protocol.os.urandom", lambda n: KEY)
+    reference = Connection(ConnectionType.CLIENT, [InboundTap()])
+    fast = FastClientConnection([InboundTap()], urandom=fixed_keys)
+    payload = os.urandom(size)
+    assert fast.send(Pong(payload=payload)) == reference.send(Pong(payload=payload))
+
+
 def test_unsupported_extensions() -> None:
     from wsproto.extensions import PerMessageDeflate
 

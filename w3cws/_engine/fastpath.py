@@ -73,6 +73,10 @@ _XOR_TABLES = [bytes(b ^ k for b in range(256)) for k in range(256)]
 _SMALL_MASK = 1024
 
 _KEY_BLOCK = 256  # bytes of masking keys fetched from the OS at once (64 keys)
+# Close codes wsproto rewrites to 1000 (RFC 6455 §7.4.1: never sent), and
+# the longest reason it sends whole (a control frame carries 125 bytes).
+_LOCAL_ONLY_CODES = frozenset({1005, 1006, 1015})
+_MAX_CLOSE_REASON = 123
 
 _pack_short = struct.Struct("!BBH").pack
 _pack_long = struct.Struct("!BBQ").pack
@@ -137,6 +141,22 @@ def _append_frame(
         start = len(out)
         out += payload
         _mask_tail(out, start, key)
+
+
+def _close_body(code: int | None, reason: str | None) -> bytes | None:
+    """The body wsproto writes for a Close with ``code`` and ``reason``, for
+    the cases sent in practice; None for the rest (wsproto handles them)."""
+    if code is None:
+        return None if reason else b""
+    if code < 1000 or code in _LOCAL_ONLY_CODES:
+        return None
+    body = code.to_bytes(2, "big")
+    if reason:
+        encoded = reason.encode("utf-8")
+        if len(encoded) > _MAX_CLOSE_REASON:
+            return None
+        body += encoded
+    return body
 
 
 def serialize_frame(
@@ -223,16 +243,23 @@ class FastClientConnection(WsprotoConnection):
             _append_frame(out, 2, data, self._key(), True)
 
     def send(self, event: Event) -> bytes:
-        """As wsproto's ``send``; whole messages take the fast serializer."""
-        if (
-            type(event) is Message
-            and event.message_finished
-            and self._state is _OPEN
-            and self._proto._outbound_opcode is None
-        ):
-            out = bytearray()
-            self.append_message(out, event.data)
+        """As wsproto's ``send``; whole messages, Pongs and ordinary Close
+        frames take the fast serializer, anything else wsproto's."""
+        state = self._state
+        out = bytearray()
+        if type(event) is Message and state is _OPEN:
+            if event.message_finished and self._proto._outbound_opcode is None:
+                self.append_message(out, event.data)
+                return bytes(out)
+        elif type(event) is Pong and state is _OPEN:
+            _append_frame(out, 0xA, event.payload, self._key(), True)
             return bytes(out)
+        elif type(event) is CloseConnection and (state is _OPEN or state is _REMOTE_CLOSING):
+            body = _close_body(event.code, event.reason)
+            if body is not None:
+                _append_frame(out, 0x8, body, self._key(), True)
+                self._state = _CLOSED if state is _REMOTE_CLOSING else _LOCAL_CLOSING
+                return bytes(out)
         data: bytes = super().send(event)
         return data
 
