@@ -184,6 +184,29 @@ async def test_ping_flood_from_a_server_that_never_reads(
     assert server.received.opcodes[-1] == 0x8
 
 
+async def test_replies_from_listeners_to_a_server_that_never_reads() -> None:
+    """Each message is answered from its listener with 256 KiB while the server
+    reads nothing: more than the sockets can buffer, so the reader hands what
+    the kernel does not take to the writer, and keeps reading."""
+    n, size = 64, 256 * 1024
+    burst = b"".join(frame(0x1, f"{i}".encode()) for i in range(n))
+    server = Hostile(steps=[burst, frame(0x8, b"\x03\xe8")], read_while_playing=False)
+    async with raw_server(server) as url:
+        ws = WebSocket(url + "/")
+        t = trace(ws)
+        ws.addEventListener("message", lambda e: ws.send(bytes([int(e.data)]) * size))
+        with trio.fail_after(30):
+            await t.closed.wait()
+            await server.done.wait()
+    check_story(t)
+    assert t.messages == [f"{i}" for i in range(n)]  # all read while the writes waited
+    assert t.events[-1] == ("close", 3, 1000, "", True)
+    data = [p for op, p in server.received.frames if op == 0x2]
+    assert data == [bytes([i]) * size for i in range(n)]  # whole, in order
+    assert server.received.opcodes[-1] == 0x8
+    assert ws.bufferedAmount == 0
+
+
 async def test_a_message_in_twenty_thousand_fragments() -> None:
     parts = [frame(0x2, b"a", fin=False)]
     parts += [frame(0x0, b"b", fin=False)] * 20_000

@@ -30,7 +30,14 @@ from typing import cast
 import trio
 from wsproto.connection import Connection as WsprotoConnection
 from wsproto.connection import ConnectionState
-from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, TextMessage
+from wsproto.events import (
+    BytesMessage,
+    CloseConnection,
+    Message,
+    Ping,
+    Pong,
+    TextMessage,
+)
 from wsproto.utilities import LocalProtocolError
 
 from w3cws._checks import is_bad_port
@@ -105,7 +112,14 @@ class Connection:
         self._turn = ConnectingTurn(url.host, url.port)
         self._read_scope = trio.CancelScope()
         self._close_sent = trio.Event()
+        # Set while a task writes to the stream (the writer, in send_all).
         self._writing = False
+        # Set while the reader runs listeners: what they queue is written
+        # by the reader right after, so it does not wake the writer.
+        self._in_dispatch = False
+        # A batch partly written by the reader, for the writer to finish:
+        # the rest of its bytes, its application bytes, whether it ends in Close.
+        self._unsent: tuple[bytearray | memoryview, int, bool] | None = None
         # Set once the connection must be failed (RFC 6455 §7.1.7).
         self._failing = False
         # The message being received, frame by frame.
@@ -118,7 +132,8 @@ class Connection:
     def send(self, data: str | bytes | memoryview, size: int) -> None:
         """Queue one message; ``str`` goes as text, anything else as binary."""
         self._outbox.append((data, size))
-        self._wakeup.set()
+        if not self._in_dispatch:
+            self._wakeup.set()
 
     def start_closing(self, code: int | None, reason: str) -> None:
         """close() on an open connection: queue a Close after the queued data.
@@ -246,34 +261,48 @@ class Connection:
         _log.info("[%d] no Close from the server in time; dropping TCP", self.id)
 
     async def _handle_events(self, ws: WsprotoConnection) -> bool:
-        """Act on the frames parsed so far; False once the connection ends."""
-        fast = type(ws) is FastClientConnection
-        for event in ws.items() if fast else ws.events():  # type: ignore[attr-defined]
-            if type(event) is str or type(event) is bytes:
-                # The fast path hands whole messages over as they are.
-                self._listener._on_message(event)
-                continue
-            if isinstance(event, TextMessage | BytesMessage):
-                # The inbound tap (or the fast path) already failed any
-                # message past max_message_size, before buffering it.
-                chunk = event.data
-                parts = self._parts
-                if not event.message_finished:
-                    parts.append(chunk)
-                    continue
-                if parts:
-                    parts.append(chunk)
-                    chunk = "".join(parts) if isinstance(chunk, str) else b"".join(parts)  # type: ignore[arg-type]
-                    parts.clear()
-                # A whole message: one "message received" step (WS §4).
-                self._listener._on_message(bytes(chunk) if isinstance(chunk, bytearray) else chunk)
-            elif isinstance(event, Ping):
-                if ws.state is ConnectionState.OPEN:
-                    self._queue(_Pong(ws.send(Pong(payload=event.payload))))
-            elif isinstance(event, CloseConnection):
-                await self._on_close_frame(event)
-                return False
+        """Act on the frames parsed so far; False once the connection ends.
+
+        What listeners send meanwhile is written right after they ran, by
+        this task: an echo costs no switch to the writer task.
+        """
+        on_message = self._listener._on_message
+        self._in_dispatch = True
+        try:
+            for event in ws.items() if type(ws) is FastClientConnection else ws.events():
+                if type(event) is str or type(event) is bytes:
+                    # The fast path hands whole messages over as they are.
+                    on_message(event)
+                elif type(event) is CloseConnection:
+                    self._in_dispatch = False
+                    self._write_or_wake()
+                    await self._on_close_frame(event)
+                    return False
+                else:
+                    self._handle_event(ws, event)
+        finally:
+            self._in_dispatch = False
+        self._write_or_wake()
         return True
+
+    def _handle_event(self, ws: WsprotoConnection, event: object) -> None:
+        """A wsproto message event or a Ping (WS §4; RFC 6455 §5.5.2)."""
+        if isinstance(event, TextMessage | BytesMessage):
+            # The inbound tap (or the fast path) already failed any
+            # message past max_message_size, before buffering it.
+            chunk = event.data
+            parts = self._parts
+            if not event.message_finished:
+                parts.append(chunk)
+                return
+            if parts:
+                parts.append(chunk)
+                chunk = "".join(parts) if isinstance(chunk, str) else b"".join(parts)  # type: ignore[arg-type]
+                parts.clear()
+            # A whole message: one "message received" step (WS §4).
+            self._listener._on_message(bytes(chunk) if isinstance(chunk, bytearray) else chunk)
+        elif isinstance(event, Ping) and ws.state is ConnectionState.OPEN:
+            self._queue(_Pong(ws.send(Pong(payload=event.payload))))
 
     async def _on_close_frame(self, event: CloseConnection) -> None:
         assert self._ws is not None and self._tap is not None
@@ -300,9 +329,8 @@ class Connection:
             # The server started the closing handshake (RFC 6455 §7.1.3): the
             # CLOSING task, then echo its Close after what is queued (§5.5.1).
             self._listener._on_closing_handshake_started()
-            self._queue(_Close(None, ""))
-            with trio.move_on_after(self._options.tcp_close_timeout):
-                await self._close_sent.wait()
+            self._outbox.append(_Close(None, ""))
+            await self._write_close()
         await self._wait_for_tcp_close()
 
     async def _fail(self, code: int, reason: str) -> None:
@@ -315,10 +343,16 @@ class Connection:
         self._failing = True
         if not self._close_sent.is_set():
             self._outbox.clear()
-            self._queue(_Close(code, reason))
+            self._outbox.append(_Close(code, reason))
+            await self._write_close()
+        await self._wait_for_tcp_close()
+
+    async def _write_close(self) -> None:
+        """Write the queued Close now, or give the writer a short while for it."""
+        self._write_or_wake()
+        if not self._close_sent.is_set():
             with trio.move_on_after(self._options.tcp_close_timeout):
                 await self._close_sent.wait()
-        await self._wait_for_tcp_close()
 
     async def _wait_for_tcp_close(self) -> None:
         """After the Close frames the server closes TCP first (RFC 6455 §7.1.1);
@@ -335,11 +369,33 @@ class Connection:
 
     def _queue(self, item: _Item) -> None:
         self._outbox.append(item)
-        self._wakeup.set()
+        if not self._in_dispatch:
+            self._wakeup.set()
+
+    def _write_or_wake(self) -> None:
+        """The reader's write of what is queued: whatever the kernel takes at
+        once, the writer task gets the rest. Never waits, so a server that
+        stops reading cannot stop us reading."""
+        if not self._outbox:
+            return
+        stream = self._stream
+        if self._writing or self._unsent is not None or type(stream) is not TCPStream:
+            self._wakeup.set()
+            return
+        buf, sent_size, close_sent = self._take_batch()
+        try:
+            written = stream.send_now(buf) if buf else 0
+        except _LOST:
+            written = 0  # the writer meets the same error and stops
+        if written == len(buf):
+            self._batch_written(sent_size, close_sent)
+        else:
+            self._unsent = (memoryview(buf)[written:], sent_size, close_sent)
+            self._wakeup.set()
 
     async def _writer(self) -> None:
-        """Write what is queued, whenever something is: the reader never
-        writes, so a server that stops reading cannot stop us reading."""
+        """Write what is queued whenever the reader does not: what other tasks
+        send, and what the kernel did not take at once."""
         try:
             while True:
                 # A fresh event before the flush: whatever is queued while it
@@ -357,44 +413,66 @@ class Connection:
 
     async def _flush(self) -> None:
         """Write everything queued, as one buffer and one write per round."""
-        assert self._stream is not None and self._ws is not None
-        stream, ws, outbox = self._stream, self._ws, self._outbox
-        fast = type(ws) is FastClientConnection
+        assert self._stream is not None
+        stream = self._stream
         self._writing = True
         try:
-            while outbox:
-                buf = bytearray()
-                sent_size = 0
-                close_sent = False
-                while outbox:
-                    item = outbox.popleft()
-                    if type(item) is tuple:
-                        # WS §3.1 send step 3 sends only before the closing
-                        # handshake starts; data still queued then is dropped
-                        # (and stays counted in bufferedAmount).
-                        if ws.state is ConnectionState.OPEN and not self._failing:
-                            if fast:
-                                ws.append_message(buf, item[0])  # type: ignore[attr-defined]
-                            else:
-                                buf += ws.send(Message(data=item[0]))  # type: ignore[type-var]
-                            sent_size += item[1]
-                    elif isinstance(item, _Pong):
-                        buf += item.frame
-                    elif (
-                        isinstance(item, _Close)
-                        and not close_sent
-                        and ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)
-                    ):
-                        buf += ws.send(self._close_event(item))
-                        close_sent = True
+            while self._unsent is not None or self._outbox:
+                if self._unsent is not None:
+                    buf, sent_size, close_sent = self._unsent
+                else:
+                    buf, sent_size, close_sent = self._take_batch()
                 if buf:
                     await stream.send_all(buf)
-                if sent_size:
-                    self._listener._on_sent(sent_size)
-                if close_sent:
-                    self._on_close_sent()
+                self._unsent = None
+                self._batch_written(sent_size, close_sent)
         finally:
             self._writing = False
+
+    def _take_batch(self) -> tuple[bytearray, int, bool]:
+        """Serialize everything queued into one buffer.
+
+        Returns:
+            The bytes, how many application bytes they carry (for
+            bufferedAmount), and whether they end with our Close frame.
+        """
+        assert self._ws is not None
+        ws, outbox = self._ws, self._outbox
+        fast = type(ws) is FastClientConnection
+        buf = bytearray()
+        sent_size = 0
+        close_sent = False
+        while outbox:
+            item = outbox.popleft()
+            if type(item) is tuple:
+                # WS §3.1 send step 3 sends only before the closing
+                # handshake starts; data still queued then is dropped
+                # (and stays counted in bufferedAmount).
+                if ws.state is ConnectionState.OPEN and not self._failing:
+                    if fast:
+                        ws.append_message(buf, item[0])  # type: ignore[attr-defined]
+                    else:
+                        buf += ws.send(Message(data=item[0]))  # type: ignore[type-var]
+                    sent_size += item[1]
+            elif isinstance(item, _Pong):
+                buf += item.frame
+            elif (
+                isinstance(item, _Close)
+                and not close_sent
+                and ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)
+            ):
+                buf += ws.send(self._close_event(item))
+                close_sent = True
+        return buf, sent_size, close_sent
+
+    def _batch_written(self, sent_size: int, close_sent: bool) -> None:
+        """A batch is all on the wire: bufferedAmount drops, a Close counts as sent."""
+        if sent_size:
+            self._listener._on_sent(sent_size)
+        if close_sent:
+            self._close_sent.set()
+            # A writer still waiting has nothing left to do: let it end.
+            self._wakeup.set()
 
     def _close_event(self, item: _Close) -> CloseConnection:
         if item.code is None and self._received_close is not None:
@@ -404,9 +482,6 @@ class Connection:
             if code != 1005:
                 return CloseConnection(code=code, reason=reason)
         return CloseConnection(code=item.code, reason=item.reason or None)  # type: ignore[arg-type]
-
-    def _on_close_sent(self) -> None:
-        self._close_sent.set()
 
     def _start_close_timer(self) -> None:
         # Chromium's closing handshake timeout: the server has this long to
@@ -418,7 +493,13 @@ class Connection:
 
     async def _send_going_away(self) -> None:
         ws, stream = self._ws, self._stream
-        if ws is None or stream is None or self._writing or ws.state is not ConnectionState.OPEN:
+        if (
+            ws is None
+            or stream is None
+            or self._writing
+            or self._unsent is not None  # a frame is half written
+            or ws.state is not ConnectionState.OPEN
+        ):
             return
         with contextlib.suppress(*_LOST, LocalProtocolError):
             await stream.send_all(ws.send(CloseConnection(code=_GOING_AWAY)))

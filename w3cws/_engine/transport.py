@@ -97,6 +97,17 @@ class TCPStream:
                 except BlockingIOError:
                     await trio.lowlevel.wait_writable(sock)
 
+    def send_now(self, data: bytes | bytearray | memoryview) -> int:
+        """Write what the kernel takes without waiting; how many bytes that was.
+
+        Raises:
+            OSError: the connection was reset or the socket closed.
+        """
+        try:
+            return self._sock.send(data)
+        except BlockingIOError:
+            return 0
+
     async def receive_some(self, max_bytes: int) -> bytes:
         """Up to ``max_bytes`` bytes, b"" at EOF; a checkpoint, like trio's.
 
