@@ -34,7 +34,7 @@ COUNTS = {
     "pingpong": (3000, 1000),
     "pipelined": (20000, 10000),
     "bulk": (48, 16),
-    "connect": (300, 100),
+    "connect": (1000, 200),
     "concurrent": (1000, 1000),
 }
 CLIENTS = ["w3cws", "websockets", "trio-websocket", "raw"]
