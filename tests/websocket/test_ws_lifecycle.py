@@ -421,3 +421,15 @@ async def test_many_sockets_then_no_leaked_fds(websockets_peer: WebsocketsPeer) 
         await websockets_peer.record(i)
     await trio.testing.wait_all_tasks_blocked()
     assert await sockets_back_to(before) <= before
+
+
+async def test_a_host_name_goes_through_dns(websockets_peer: WebsocketsPeer) -> None:
+    # "localhost" is resolved (trio's happy eyeballs), then the socket is
+    # used as directly as for an IP literal.
+    ws = WebSocket(websockets_peer.url.replace("127.0.0.1", "localhost") + "/echo")
+    t = trace(ws)
+    ws.onopen = lambda e: ws.send("via dns")
+    ws.onmessage = lambda e: ws.close()
+    await t.wait_closed()
+    assert t.messages == ["via dns"]
+    assert t.close[4] is True

@@ -30,14 +30,7 @@ from typing import cast
 import trio
 from wsproto.connection import Connection as WsprotoConnection
 from wsproto.connection import ConnectionState
-from wsproto.events import (
-    BytesMessage,
-    CloseConnection,
-    Message,
-    Ping,
-    Pong,
-    TextMessage,
-)
+from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, TextMessage
 from wsproto.utilities import LocalProtocolError
 
 from w3cws._checks import is_bad_port
