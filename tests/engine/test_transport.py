@@ -1,0 +1,111 @@
+"""TCPStream: the plain-TCP transport, over real loopback sockets."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+import trio
+
+from w3cws._engine.transport import TCPStream, open_stream
+
+
+@asynccontextmanager
+async def connected_pair() -> AsyncIterator[tuple[TCPStream, trio.SocketStream]]:
+    """Our stream to a trio server stream, over 127.0.0.1."""
+    listener = trio.socket.socket()
+    await listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stream = await open_stream(
+        "127.0.0.1", listener.getsockname()[1], secure=False, ssl_context=None
+    )
+    assert isinstance(stream, TCPStream)
+    peer, _ = await listener.accept()
+    listener.close()
+    server = trio.SocketStream(peer)
+    try:
+        yield stream, server
+    finally:
+        stream.close()
+        await server.aclose()
+
+
+async def test_bytes_both_ways_and_eof() -> None:
+    async with connected_pair() as (ours, server):
+        await ours.send_all(b"hello")
+        assert await server.receive_some(100) == b"hello"
+        await server.send_all(b"world")
+        assert await ours.receive_some(100) == b"world"
+        await server.send_eof()
+        assert await ours.receive_some(100) == b""
+
+
+async def test_a_big_write_waits_for_a_slow_reader() -> None:
+    payload = os.urandom(16 * 1024 * 1024)  # more than the socket buffers hold
+    received = bytearray()
+    async with connected_pair() as (ours, server):
+
+        async def slow_reader() -> None:
+            while len(received) < len(payload):
+                await trio.sleep(0.001)
+                received.extend(await server.receive_some(1 << 18))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(slow_reader)
+            with trio.fail_after(30):
+                await ours.send_all(payload)
+    assert received == payload
+
+
+async def test_send_now_takes_what_fits_and_never_waits() -> None:
+    async with connected_pair() as (ours, _server):
+        chunk = bytes(1 << 20)
+        taken = []
+        for _ in range(512):  # the server reads nothing: the buffers fill up
+            taken.append(ours.send_now(chunk))
+            if taken[-1] == 0:
+                break
+        assert taken[-1] == 0, f"{sum(taken)} bytes went into the socket buffers"
+        assert taken[0] > 0
+
+
+async def test_close_wakes_a_waiting_reader() -> None:
+    async with connected_pair() as (ours, _server):
+        with trio.fail_after(5):
+            async with trio.open_nursery() as nursery:
+                errors: list[BaseException] = []
+
+                async def read() -> None:
+                    try:
+                        await ours.receive_some(100)
+                    except trio.ClosedResourceError as exc:
+                        errors.append(exc)
+
+                nursery.start_soon(read)
+                await trio.testing.wait_all_tasks_blocked()
+                ours.close()
+        assert len(errors) == 1
+        with pytest.raises(OSError):
+            await ours.send_all(b"after close")
+
+
+async def test_refused_connect_raises_oserror() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(OSError):
+        await open_stream("127.0.0.1", port, secure=False, ssl_context=None)
+
+
+async def test_receive_is_a_checkpoint_even_with_data_waiting() -> None:
+    async with connected_pair() as (ours, server):
+        await server.send_all(b"ready")
+        await trio.sleep(0.05)  # the data is in our socket now
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await ours.receive_some(100)
+        assert scope.cancelled_caught
+        assert await ours.receive_some(100) == b"ready"  # not lost
