@@ -100,11 +100,17 @@ class Connection:
         self._ended = False
         self._outbox: deque[_Item] = deque()
         self._wakeup = trio.Event()
+        # The nursery of the open connection, where the writer task is started
+        # the first time something needs it.
+        self._nursery: trio.Nursery | None = None
+        self._writer_started = False
         self._ws: WsprotoConnection | None = None
         self._tap: InboundTap | None = None
         self._deflate = False
         self._stream: ByteStream | None = None
+        # Bounds TCP, TLS and the opening handshake: open_timeout, or close().
         self._connect_scope = trio.CancelScope()
+        self._aborted = False
         self._turn = ConnectingTurn(url.host, url.port)
         self._read_scope = trio.CancelScope()
         self._close_sent = trio.Event()
@@ -129,7 +135,7 @@ class Connection:
         """Queue one message; ``str`` goes as text, anything else as binary."""
         self._outbox.append((data, size))
         if not self._in_dispatch:
-            self._wakeup.set()
+            self._wake_writer()
 
     def start_closing(self, code: int | None, reason: str) -> None:
         """close() on an open connection: queue a Close after the queued data.
@@ -138,11 +144,15 @@ class Connection:
         The closing timeout starts now, so a server that stopped reading
         (our Close stuck behind queued data) cannot hold the socket open.
         """
-        self._queue(_Close(code, reason))
+        self._outbox.append(_Close(code, reason))
+        # The last frame: write it (and what is queued before it) now if the
+        # socket is idle, without a switch to the writer task.
+        self._write_or_wake()
         self._start_close_timer()
 
     def abort_connecting(self) -> None:
         """close() while CONNECTING: give up the attempt (WS §3.1 close step 3)."""
+        self._aborted = True
         self._connect_scope.cancel()
 
     # -- the task --
@@ -178,14 +188,16 @@ class Connection:
             self._report_closed()
             return
         try:
-            with trio.move_on_after(self._options.open_timeout) as timeout, self._connect_scope:
+            scope = self._connect_scope
+            scope.deadline = trio.current_time() + self._options.open_timeout
+            with scope:
                 await self._turn.wait()
                 opened = await self._open()
             self._turn.release()
-            if timeout.cancelled_caught:
-                raise HandshakeFailed("opening handshake timed out")
-            if self._connect_scope.cancel_called:
+            if self._aborted:
                 raise HandshakeFailed("close() was called while connecting")
+            if scope.cancelled_caught:
+                raise HandshakeFailed("opening handshake timed out")
         except (HandshakeFailed, OSError, trio.BrokenResourceError, ssl.SSLError) as exc:
             _log.info("[%d] connection failed: %s", self.id, str(exc) or type(exc).__name__)
             self._failing = True
@@ -196,14 +208,21 @@ class Connection:
         _log.debug(
             "[%d] open: protocol=%r extensions=%r", self.id, opened.protocol, opened.extensions
         )
-        self._listener._on_established(opened.protocol, opened.extensions)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._writer)
+            self._nursery = nursery
+            # The open event is dispatched like a message: what its listeners
+            # send, this task writes right after.
+            self._in_dispatch = True
+            try:
+                self._listener._on_established(opened.protocol, opened.extensions)
+            finally:
+                self._in_dispatch = False
+            self._write_or_wake()
             await self._reader()
             nursery.cancel_scope.cancel()
             if not nursery.child_tasks:
-                # The writer is done (it ends after the Close frame): report
-                # now, since leaving the nursery takes one more scheduler round.
+                # No writer, or it is done (it ends after the Close frame):
+                # report now, as leaving the nursery takes a scheduler round.
                 await self._close_stream()
                 self._report_closed()
         await self._close_stream()
@@ -366,7 +385,14 @@ class Connection:
     def _queue(self, item: _Item) -> None:
         self._outbox.append(item)
         if not self._in_dispatch:
-            self._wakeup.set()
+            self._wake_writer()
+
+    def _wake_writer(self) -> None:
+        """Have the writer task write what is queued; start it the first time."""
+        if not self._writer_started and self._nursery is not None:
+            self._writer_started = True
+            self._nursery.start_soon(self._writer)
+        self._wakeup.set()
 
     def _write_or_wake(self) -> None:
         """The reader's write of what is queued: whatever the kernel takes at
@@ -376,7 +402,7 @@ class Connection:
             return
         stream = self._stream
         if self._writing or self._unsent is not None or type(stream) is not TCPStream:
-            self._wakeup.set()
+            self._wake_writer()
             return
         buf, sent_size, close_sent = self._take_batch()
         try:
@@ -387,7 +413,7 @@ class Connection:
             self._batch_written(sent_size, close_sent)
         else:
             self._unsent = (memoryview(buf)[written:], sent_size, close_sent)
-            self._wakeup.set()
+            self._wake_writer()
 
     async def _writer(self) -> None:
         """Write what is queued whenever the reader does not: what other tasks

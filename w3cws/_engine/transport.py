@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import ipaddress
 import os
 import socket
 import ssl
@@ -181,6 +180,17 @@ async def open_stream(
     return stream
 
 
+def _ip_family(host: str) -> socket.AddressFamily | None:
+    """AF_INET or AF_INET6 for an IP literal (as the URL parser writes it), else None."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        return family
+    return None
+
+
 async def _connect_tcp(host: str, port: int) -> socket.socket:
     """A connected non-blocking socket to ``host``: straight to an IP literal, else through DNS.
 
@@ -188,13 +198,11 @@ async def _connect_tcp(host: str, port: int) -> socket.socket:
     ("happy eyeballs") in a nursery; an IP literal has one address, so the
     direct connect saves those scheduling rounds on every connection.
     """
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
+    family = _ip_family(host)
+    if family is None:
         stream = await trio.open_tcp_stream(host, port)
         tsock = stream.socket
         return socket.socket(tsock.family, tsock.type, tsock.proto, fileno=tsock.detach())
-    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setblocking(False)
