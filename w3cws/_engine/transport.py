@@ -137,11 +137,6 @@ class TCPStream:
             trio.lowlevel.notify_closing(self._sock)
             self._sock.close()
 
-    async def aclose(self) -> None:
-        """Close (never blocks); a checkpoint, as ``trio.abc.AsyncResource`` asks."""
-        self.close()
-        await trio.lowlevel.checkpoint()
-
 
 # What the engine reads and writes: plain TCP, or TLS over trio's TCP stream.
 ByteStream = TCPStream | trio.SSLStream[trio.SocketStream]
