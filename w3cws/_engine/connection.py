@@ -1,16 +1,18 @@
 """One task per WebSocket: connect, handshake, read, write, close.
 
 Theory of operation. :meth:`Connection.run` is the only task a socket owns
-for its whole life, plus a writer task while the connection is open. The
-reader (the ``run`` task itself) parses frames with wsproto and reports every
-script-visible step to the :class:`~w3cws._engine.EngineListener` at once, in
-arrival order, so each report is one "task" in the WHATWG sense and no event
-ever fires inside ``send()`` or ``close()``. ``send()`` and ``close()`` only
-append to an outbox. What listeners queue while the reader dispatches, the
-reader writes right after, as far as the kernel takes it without waiting;
-anything else wakes the writer, which drains everything queued into as few
-``send_all`` calls as it can. Neither ever waits for the other, so a server
-that stops reading cannot stop the client from reading.
+for its whole life, plus a writer task from the first write that needs one
+until the Close frame is out. The reader (the ``run`` task itself) parses
+frames with wsproto and reports every script-visible step to the
+:class:`~w3cws._engine.EngineListener` at once, in arrival order, so each
+report is one "task" in the WHATWG sense and no event ever fires inside
+``send()`` or ``close()``. ``send()`` only appends to an outbox; ``close()``
+also writes the Close frame at once when the socket is idle. What listeners
+queue while the reader dispatches, the reader writes right after, as far as
+the kernel takes it without waiting; anything else wakes the writer, which
+drains everything queued into as few ``send_all`` calls as it can. Neither
+ever waits for the other, so a server that stops reading cannot stop the
+client from reading.
 
 Every path ends in exactly one ``_on_closed`` report (or ``_on_discarded``
 when the hosting trio run is shutting down). Nothing raises out of ``run``
