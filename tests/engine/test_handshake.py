@@ -12,7 +12,7 @@ import hashlib
 
 import h11
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from w3cws._engine import ConnectOptions
@@ -190,7 +190,7 @@ _FIELD = st.one_of(
         st.sampled_from([b"", b" ", b"\t", b"  "]),
         _TEXT.map(lambda b: b.rstrip(b" \t")),
     ),
-    # obs-fold continuation (after a value without trailing whitespace)
+    # an obs-fold continuation line
     st.builds(
         lambda ws, text: ws + text.strip(b" \t"), st.sampled_from([b" ", b"\t"]), _TEXT
     ).filter(lambda line: line.strip(b" \t")),
@@ -220,13 +220,26 @@ def our_result(head: bytes) -> object:
         return "malformed"
 
 
+def _folds_after_trimmed_lines(lines: list[bytes]) -> list[bytes]:
+    """Drop the whitespace that ends a line followed by an obs-fold line: RFC
+    9112 §5.2 lets it become part of the one space we join with, where h11
+    keeps it; the two readings differ only there."""
+    following = [*lines[1:], b""]
+    return [
+        line.rstrip(b" \t") if after[:1] in (b" ", b"\t") else line
+        for line, after in zip(lines, following, strict=True)
+    ]
+
+
 @settings(max_examples=1500, deadline=None)
 @given(
     _STATUS,
     st.lists(_FIELD.filter(lambda f: not f.lower().startswith((b"content-", b"transfer-")))),
 )
+@example(status=b"HTTP/1.1 101 Switching Protocols", fields=[b"Upgrade:", b" X: ", b" \x01"])
 def test_parser_agrees_with_h11(status: bytes, fields: list[bytes]) -> None:
     # Framing fields are left out: a 101 has no content, so we ignore them
     # where h11 validates them.
-    head = b"\r\n".join([status, *fields]) + b"\r\n\r\n"
+    lines = _folds_after_trimmed_lines([status, *fields])
+    head = b"\r\n".join(lines) + b"\r\n\r\n"
     assert our_result(head) == h11_result(head)
