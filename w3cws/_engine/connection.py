@@ -291,8 +291,9 @@ class Connection:
                     # The fast path hands whole messages over as they are.
                     on_message(event)
                 elif type(event) is CloseConnection:
+                    # What listeners queued goes out with the Close echo, in
+                    # one write (or is dropped if the connection fails).
                     self._in_dispatch = False
-                    self._write_or_wake()
                     await self._on_close_frame(event)
                     return False
                 else:
