@@ -15,13 +15,14 @@ import sys
 import pytest
 
 OBJECT_MODEL = [
-    "_dom_exception",
-    "_webidl",
-    "_event",
-    "_event_target",
-    "_event_handlers",
-    "_abort",
-    "_blob",
+    "_dom",
+    "_dom.dom_exception",
+    "_dom.webidl",
+    "_dom.event",
+    "_dom.event_target",
+    "_dom.event_handlers",
+    "_dom.abort",
+    "_dom.blob",
 ]
 FORBIDDEN = ("trio", "wsproto", "asyncio")
 

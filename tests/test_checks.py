@@ -8,7 +8,7 @@ import pytest
 
 from w3cws._checks import BAD_PORTS, check_close_arguments, check_protocols, is_bad_port
 from w3cws._close_codes import CloseCode
-from w3cws._dom_exception import InvalidAccessError, SyntaxError
+from w3cws._dom.dom_exception import InvalidAccessError, SyntaxError
 
 # The list as printed in the spec digest (websocket-interface.md §2), kept apart
 # from the implementation on purpose.

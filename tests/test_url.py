@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from w3cws._dom_exception import DOMException, SyntaxError
+from w3cws._dom.dom_exception import DOMException, SyntaxError
 from w3cws._url import WebSocketURL, parse_websocket_url
 
 # (href, host, port, explicit_port, resource_name, host_header, origin)

@@ -4,17 +4,17 @@ The names below are the contract of ``w3c-surface.md``; ``CloseCode``,
 ``CloseCodeInfo`` and ``describe_close_code`` are Python extras beside it.
 """
 
-from w3cws._abort import AbortController, AbortSignal
-from w3cws._blob import Blob
 from w3cws._close_codes import CloseCode, CloseCodeInfo, describe_close_code
-from w3cws._dom_exception import (
+from w3cws._dom.abort import AbortController, AbortSignal
+from w3cws._dom.blob import Blob
+from w3cws._dom.dom_exception import (
     DOMException,
     InvalidAccessError,
     InvalidStateError,
     SyntaxError,
 )
-from w3cws._event import CloseEvent, Event, MessageEvent
-from w3cws._event_target import EventTarget
+from w3cws._dom.event import CloseEvent, Event, MessageEvent
+from w3cws._dom.event_target import EventTarget
 from w3cws._version import __version__
 from w3cws._websocket import WebSocket
 

@@ -6,8 +6,8 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-from ._dom_exception import InvalidAccessError, SyntaxError
-from ._webidl import usv_string
+from ._dom.dom_exception import InvalidAccessError, SyntaxError
+from ._dom.webidl import usv_string
 
 __all__ = ["BAD_PORTS", "check_close_arguments", "check_protocols", "is_bad_port"]
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import ada_url
 
-from ._dom_exception import SyntaxError
-from ._webidl import usv_string
+from ._dom.dom_exception import SyntaxError
+from ._dom.webidl import usv_string
 
 __all__ = ["WebSocketURL", "parse_websocket_url"]
 

@@ -22,18 +22,18 @@ from typing import Final, Literal
 
 import trio
 
-from w3cws._blob import Blob
 from w3cws._checks import check_close_arguments, check_protocols
-from w3cws._dom_exception import InvalidStateError
+from w3cws._dom.blob import Blob
+from w3cws._dom.dom_exception import InvalidStateError
+from w3cws._dom.event import CloseEvent, Event, MessageEvent, create_event
+from w3cws._dom.event_handlers import EventHandler
+from w3cws._dom.event_target import EventTarget
+from w3cws._dom.webidl import usv_string
 from w3cws._engine import ConnectOptions, limits
 from w3cws._engine.connection import Connection
-from w3cws._event import CloseEvent, Event, MessageEvent, create_event
-from w3cws._event_handlers import EventHandler
-from w3cws._event_target import EventTarget
-from w3cws._runtime import start_connection
+from w3cws._loop.hosts import start_connection
+from w3cws._loop.wait import EventWatcher, wait_for_event
 from w3cws._url import parse_websocket_url
-from w3cws._wait import EventWatcher, wait_for_event
-from w3cws._webidl import usv_string
 
 __all__ = ["WebSocket"]
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from w3cws._event_target import set_async_listener_runner, set_exception_reporter
+from w3cws._dom.event_target import set_async_listener_runner, set_exception_reporter
 
 
 @pytest.fixture(autouse=True)

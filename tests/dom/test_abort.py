@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from w3cws._abort import AbortController, AbortSignal
-from w3cws._dom_exception import DOMException
-from w3cws._event import Event
+from w3cws._dom.abort import AbortController, AbortSignal
+from w3cws._dom.dom_exception import DOMException
+from w3cws._dom.event import Event
 
 
 def test_fresh_signal() -> None:
@@ -67,7 +67,7 @@ def test_listeners_are_removed_before_the_abort_event() -> None:
 
 
 def test_abort_removes_listeners_of_every_target() -> None:
-    from w3cws._event_target import EventTarget
+    from w3cws._dom.event_target import EventTarget
 
     controller = AbortController()
     calls: list[Any] = []

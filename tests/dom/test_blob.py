@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from w3cws._blob import Blob
+from w3cws._dom.blob import Blob
 
 T = TypeVar("T")
 

@@ -6,7 +6,7 @@ import builtins
 
 import pytest
 
-from w3cws._dom_exception import (
+from w3cws._dom.dom_exception import (
     DOMException,
     InvalidAccessError,
     InvalidStateError,

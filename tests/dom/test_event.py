@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from w3cws._event import CloseEvent, Event, MessageEvent, create_event
-from w3cws._event_target import EventTarget
+from w3cws._dom.event import CloseEvent, Event, MessageEvent, create_event
+from w3cws._dom.event_target import EventTarget
 
 EVENT_DEFAULTS: dict[str, object] = {
     "target": None,

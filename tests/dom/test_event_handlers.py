@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from w3cws._event import Event
-from w3cws._event_handlers import EventHandler
-from w3cws._event_target import EventTarget, set_async_listener_runner, set_exception_reporter
+from w3cws._dom.event import Event
+from w3cws._dom.event_handlers import EventHandler
+from w3cws._dom.event_target import EventTarget, set_async_listener_runner, set_exception_reporter
 
 
 class Target(EventTarget):

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from w3cws._abort import AbortController
-from w3cws._dom_exception import InvalidStateError
-from w3cws._event import Event, create_event
-from w3cws._event_target import (
+from w3cws._dom.abort import AbortController
+from w3cws._dom.dom_exception import InvalidStateError
+from w3cws._dom.event import Event, create_event
+from w3cws._dom.event_target import (
     EventTarget,
     report_exception,
     set_async_listener_runner,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from w3cws._webidl import usv_string
+from w3cws._dom.webidl import usv_string
 
 
 @pytest.mark.parametrize(

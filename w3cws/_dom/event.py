@@ -3,7 +3,7 @@
 DOM §2.2 (https://dom.spec.whatwg.org/#interface-event) gives every event a set
 of internal flags (stop propagation, stop immediate propagation, canceled, in
 passive listener, initialized, dispatch) besides its attributes. They live here
-as private slots; ``_event_target`` reads and writes them while dispatching.
+as private slots; ``event_target`` reads and writes them while dispatching.
 Python has no ``document.createEvent()``, so every event is initialized from
 the start and the initialized flag is left out.
 
@@ -25,10 +25,10 @@ from collections.abc import Mapping
 from time import monotonic
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from ._webidl import usv_string
+from .webidl import usv_string
 
 if TYPE_CHECKING:
-    from ._event_target import EventTarget
+    from .event_target import EventTarget
 
 __all__ = ["CloseEvent", "Event", "MessageEvent", "create_event"]
 

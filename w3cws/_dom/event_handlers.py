@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, overload
 
-from ._event import Event
-from ._event_target import EventTarget, _Listener
+from .event import Event
+from .event_target import EventTarget, _Listener
 
 __all__ = ["EventHandler", "EventHandlerState"]
 

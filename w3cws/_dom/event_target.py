@@ -13,7 +13,7 @@ imports an event loop (trio, asyncio) and tests can run without one:
 - ``set_exception_reporter``: where listener exceptions go (HTML "report an
   exception"); by default the ``w3cws`` logger at ERROR with the traceback.
 - ``set_async_listener_runner``: who runs the coroutine an ``async def``
-  listener returns; ``_runtime`` installs one that starts a task.
+  listener returns; ``w3cws._loop`` installs one that starts a task.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ import logging
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._dom_exception import InvalidStateError
-from ._event import Event
+from .dom_exception import InvalidStateError
+from .event import Event
 
 if TYPE_CHECKING:
-    from ._abort import AbortSignal
-    from ._event_handlers import EventHandlerState
+    from .abort import AbortSignal
+    from .event_handlers import EventHandlerState
 
 __all__ = [
     "EventTarget",
@@ -185,7 +185,7 @@ class EventTarget:
             passive = bool(options.get("passive", False))  # default passive: false here
             given = options.get("signal")
             if given is not None:
-                from ._abort import AbortSignal  # _abort builds on this module
+                from .abort import AbortSignal  # abort builds on this module
 
                 if not isinstance(given, AbortSignal):
                     raise TypeError(

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import SupportsIndex
 
-from ._webidl import usv_string
+from .webidl import usv_string
 
 __all__ = ["Blob"]
 

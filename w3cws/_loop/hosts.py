@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import trio
 
-from w3cws._event_target import report_exception, set_async_listener_runner
+from w3cws._dom.event_target import report_exception, set_async_listener_runner
 
 if TYPE_CHECKING:
     # asyncio is imported only by code that runs once a loop exists, so a

@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING
 import sniffio
 import trio
 
-from w3cws._dom_exception import InvalidStateError
-from w3cws._event import Event
+from w3cws._dom.dom_exception import InvalidStateError
+from w3cws._dom.event import Event
 
 if TYPE_CHECKING:
-    from w3cws._event_target import EventTarget
-    from w3cws._runtime import Host
+    from w3cws._dom.event_target import EventTarget
+    from w3cws._loop.hosts import Host
 
 __all__ = ["EventWatcher", "wait_for_event"]
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ._dom_exception import DOMException
-from ._event import Event, create_event
-from ._event_handlers import EventHandler
-from ._event_target import EventTarget
+from .dom_exception import DOMException
+from .event import Event, create_event
+from .event_handlers import EventHandler
+from .event_target import EventTarget
 
 __all__ = ["AbortController", "AbortSignal"]
 
