@@ -1,7 +1,9 @@
 """w3cws: the browser's WebSocket (WHATWG WebSockets Standard), in Python.
 
 The names below are the contract of ``w3c-surface.md``; ``CloseCode``,
-``CloseCodeInfo`` and ``describe_close_code`` are Python extras beside it.
+``CloseCodeInfo`` and ``describe_close_code`` are Python extras beside it;
+the event loop (``run``, the timers, ``queueMicrotask``) and ``CustomEvent``
+are the additions listed at its end.
 """
 
 from w3cws._close_codes import CloseCode, CloseCodeInfo, describe_close_code
@@ -13,8 +15,16 @@ from w3cws._dom.dom_exception import (
     InvalidStateError,
     SyntaxError,
 )
-from w3cws._dom.event import CloseEvent, Event, MessageEvent
+from w3cws._dom.event import CloseEvent, CustomEvent, Event, MessageEvent
 from w3cws._dom.event_target import EventTarget
+from w3cws._loop.api import (
+    clearInterval,
+    clearTimeout,
+    queueMicrotask,
+    run,
+    setInterval,
+    setTimeout,
+)
 from w3cws._version import __version__
 from w3cws._websocket import WebSocket
 
@@ -25,6 +35,7 @@ __all__ = [
     "CloseCode",
     "CloseCodeInfo",
     "CloseEvent",
+    "CustomEvent",
     "DOMException",
     "Event",
     "EventTarget",
@@ -34,5 +45,11 @@ __all__ = [
     "SyntaxError",
     "WebSocket",
     "__version__",
+    "clearInterval",
+    "clearTimeout",
     "describe_close_code",
+    "queueMicrotask",
+    "run",
+    "setInterval",
+    "setTimeout",
 ]

@@ -9,7 +9,9 @@ never moves backwards. It opens no socket and imports no wsproto: the engine
 ``_on_*`` methods below, which are the standard's "feedback from the
 protocol" steps (WS §4). The engine calls them from its own task, never from
 inside ``send()`` or ``close()``, so every event is dispatched from the event
-loop as in a browser.
+loop as in a browser: the caller's trio run, or, for a socket made outside
+trio, the creating thread's w3cws event loop (``_loop/loop.py``), which runs
+each report as a task of its own.
 """
 
 from __future__ import annotations
@@ -207,8 +209,8 @@ class WebSocket(EventTarget):
         # Answers wait_for(); _dispatch tells it about every event.
         self._watcher = EventWatcher(self)
         # Step 9: establish the connection in parallel, on the run that hosts it.
-        self._host, self._connection = start_connection(
-            lambda: Connection(parsed, options, self), nursery
+        self._host, self._connection, self._feedback = start_connection(
+            lambda listener: Connection(parsed, options, listener), self, nursery
         )
 
     # -- attributes (WS §3.1) --
@@ -309,7 +311,11 @@ class WebSocket(EventTarget):
         if state == 0:
             # Not established yet: fail the connection (error, then close 1006).
             self._set_state(2)
-            self._host.call(self._connection.abort_connecting)
+            if self._feedback is not None:
+                # The engine may be ahead of what this thread has seen.
+                self._feedback.abort_connecting(self._connection)
+            else:
+                self._host.call(self._connection.abort_connecting)
             return
         text = reason_bytes.decode("utf-8") if reason_bytes else ""
         if code is None and text:
@@ -332,7 +338,7 @@ class WebSocket(EventTarget):
             InvalidStateError: the socket closed (or its run ended) first.
             TimeoutError: no such event within ``timeout`` seconds.
         """
-        return await wait_for_event(self._watcher, self._host, type, timeout)
+        return await wait_for_event(self._watcher, self._feedback, type, timeout)
 
     # -- the one place readyState changes --
 

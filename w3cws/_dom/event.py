@@ -30,7 +30,7 @@ from .webidl import usv_string
 if TYPE_CHECKING:
     from .event_target import EventTarget
 
-__all__ = ["CloseEvent", "Event", "MessageEvent", "create_event"]
+__all__ = ["CloseEvent", "CustomEvent", "Event", "MessageEvent", "create_event"]
 
 # DOM §2.2 timeStamp is relative to the global's time origin; a process has
 # no page, so one monotonic origin taken at import stands in for it.
@@ -337,6 +337,49 @@ class CloseEvent(Event):
     def reason(self) -> str:
         """The close reason the peer sent, or ``""``."""
         return self._reason
+
+
+class CustomEvent(Event):
+    """A ``CustomEvent`` (DOM §2.4): an event carrying any value in ``detail``.
+
+    Ported code uses it for its own event buses: dispatch it on any
+    ``EventTarget`` with ``dispatchEvent``.
+
+    Args:
+        type: the event type.
+        eventInitDict: optional ``CustomEventInit`` mapping: the ``EventInit``
+            keys plus ``detail`` (any object, default ``None``).
+    """
+
+    __slots__ = ("_detail",)
+    _detail: object
+
+    def __init__(self, type: str, eventInitDict: Mapping[str, object] | None = None) -> None:
+        super().__init__(type, eventInitDict)
+        if eventInitDict is not None:
+            self._detail = eventInitDict.get("detail")
+
+    def _initialize(self, type: str) -> None:
+        super()._initialize(type)
+        self._detail = None
+
+    @property
+    def detail(self) -> object:
+        """The value given as ``detail`` at construction (``None`` if none)."""
+        return self._detail
+
+    def initCustomEvent(
+        self,
+        type: str,
+        bubbles: bool = False,
+        cancelable: bool = False,
+        detail: object = None,
+    ) -> None:
+        """Legacy re-initialisation (DOM §2.4); a no-op during dispatch."""
+        if self._dispatch:
+            return
+        self.initEvent(type, bubbles, cancelable)
+        self._detail = detail
 
 
 # IDL attribute name -> slot, for create_event().

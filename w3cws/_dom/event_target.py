@@ -7,13 +7,16 @@ Each pass iterates over a snapshot, skips records removed meanwhile, and
 catches every listener's exception so that one bad listener stops neither the
 others nor the connection.
 
-Two Python-only hooks live here, as module state, so that this module never
+Three Python-only hooks live here, as module state, so that this module never
 imports an event loop (trio, asyncio) and tests can run without one:
 
 - ``set_exception_reporter``: where listener exceptions go (HTML "report an
   exception"); by default the ``w3cws`` logger at ERROR with the traceback.
 - ``set_async_listener_runner``: who runs the coroutine an ``async def``
   listener returns; ``w3cws._loop`` installs one that starts a task.
+- ``set_callback_checkpoint``: what runs after each listener callback; the
+  event loop installs its microtask checkpoint (HTML 8.1.7 "clean up after
+  running a callback": microtasks queued by a listener run before the next).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ __all__ = [
     "EventTarget",
     "report_exception",
     "set_async_listener_runner",
+    "set_callback_checkpoint",
     "set_exception_reporter",
 ]
 
@@ -42,6 +46,7 @@ _logger = logging.getLogger("w3cws")
 
 ExceptionReporter = Callable[[BaseException], None]
 AsyncListenerRunner = Callable[[Coroutine[Any, Any, object]], None]
+CallbackCheckpoint = Callable[[], None]
 
 
 def _log_exception(exc: BaseException) -> None:
@@ -49,13 +54,14 @@ def _log_exception(exc: BaseException) -> None:
 
 
 class _Hooks:
-    """The two replaceable hooks, in one object instead of module globals."""
+    """The three replaceable hooks, in one object instead of module globals."""
 
-    __slots__ = ("async_listener_runner", "exception_reporter")
+    __slots__ = ("async_listener_runner", "callback_checkpoint", "exception_reporter")
 
     def __init__(self) -> None:
         self.exception_reporter: ExceptionReporter = _log_exception
         self.async_listener_runner: AsyncListenerRunner | None = None
+        self.callback_checkpoint: CallbackCheckpoint | None = None
 
 
 _hooks = _Hooks()
@@ -88,6 +94,21 @@ def set_async_listener_runner(fn: AsyncListenerRunner | None) -> AsyncListenerRu
     """
     previous = _hooks.async_listener_runner
     _hooks.async_listener_runner = fn
+    return previous
+
+
+def set_callback_checkpoint(fn: CallbackCheckpoint | None) -> CallbackCheckpoint | None:
+    """Install what runs after each listener callback (the microtask checkpoint).
+
+    Args:
+        fn: called with no arguments after every listener returns or raises;
+            it must not raise. ``None`` removes it.
+
+    Returns:
+        The function that was installed before, to put it back later.
+    """
+    previous = _hooks.callback_checkpoint
+    _hooks.callback_checkpoint = fn
     return previous
 
 
@@ -290,6 +311,11 @@ class EventTarget:
             except Exception as exc:
                 report_exception(exc)
             event._in_passive_listener = False
+            # HTML 8.1.7 "clean up after running a callback": a microtask the
+            # listener queued runs now, before the next listener.
+            after = _hooks.callback_checkpoint
+            if after is not None:
+                after()
             if event._stop_immediate_propagation:
                 return
 

@@ -11,15 +11,21 @@ nobody waits on pay nothing); it remembers the first ``open``, ``error`` and
 ``close`` events: they fire at most once, and a notebook cell that waits
 for ``open`` usually runs after the socket opened. Events of a type somebody
 waits for that the script dispatches itself reach it through a capture
-listener added on that first wait. The watcher is only
-touched on the socket's host thread (waits reach it through ``Host.call``);
-it answers a waiter through a callback that is safe from any thread.
+listener added on that first wait. Waits arm it from their own thread
+and the socket's loop tells it about events from the loop's thread, so a
+lock guards it; it answers a waiter through a callback that is safe from
+any thread.
+
+A socket made outside trio belongs to its thread's w3cws event loop; a wait
+awaited on that same thread (``asyncio.run(ws.wait_for("open"))`` in a
+script) lets the awaiting loop serve it, or the wait could never end.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -31,7 +37,7 @@ from w3cws._dom.event import Event
 
 if TYPE_CHECKING:
     from w3cws._dom.event_target import EventTarget
-    from w3cws._loop.hosts import Host
+    from w3cws._loop.loop import Feedback
 
 __all__ = ["EventWatcher", "wait_for_event"]
 
@@ -56,10 +62,11 @@ class _Waiter:
 class EventWatcher:
     """Remembers a socket's once-only events and answers ``wait_for`` calls."""
 
-    __slots__ = ("_ended", "_fired", "_target", "_types", "_waiters")
+    __slots__ = ("_ended", "_fired", "_lock", "_target", "_types", "_waiters")
 
     def __init__(self, target: EventTarget) -> None:
         self._target = target
+        self._lock = threading.RLock()
         self._fired: dict[str, Event] = {}
         self._waiters: list[_Waiter] = []
         self._types: set[str] = set()
@@ -81,6 +88,10 @@ class EventWatcher:
 
     def seen(self, event: Event) -> None:
         """The socket dispatched one of its own events (called after dispatch)."""
+        with self._lock:
+            self._seen(event)
+
+    def _seen(self, event: Event) -> None:
         type = event.type
         if type in _ONCE:
             self._fired.setdefault(type, event)
@@ -91,7 +102,8 @@ class EventWatcher:
 
     def _on_event(self, event: Event) -> None:
         if not event.isTrusted:
-            self._answer(event)
+            with self._lock:
+                self._answer(event)
 
     def _answer(self, event: Event) -> None:
         type = event.type
@@ -104,6 +116,10 @@ class EventWatcher:
 
     def arm(self, waiter: _Waiter) -> None:
         """Answer ``waiter`` from the record, or keep it for the next event of its type."""
+        with self._lock:
+            self._arm(waiter)
+
+    def _arm(self, waiter: _Waiter) -> None:
         fired = self._fired.get(waiter.type)
         if fired is not None:
             waiter.deliver(fired)
@@ -115,16 +131,18 @@ class EventWatcher:
 
     def disarm(self, waiter: _Waiter) -> None:
         """Forget a waiter that gave up (timeout or cancellation)."""
-        if waiter in self._waiters:
-            self._waiters.remove(waiter)
+        with self._lock:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
 
     def discarded(self) -> None:
         """The hosting run ended: no event will come, so its waiters fail."""
-        self._ended = "went away"
-        hopeless = [w for w in self._waiters if self._hopeless(w)]
-        self._waiters = [w for w in self._waiters if w not in hopeless]
-        for waiter in hopeless:
-            waiter.deliver(self._never(waiter))
+        with self._lock:
+            self._ended = "went away"
+            hopeless = [w for w in self._waiters if self._hopeless(w)]
+            self._waiters = [w for w in self._waiters if w not in hopeless]
+            for waiter in hopeless:
+                waiter.deliver(self._never(waiter))
 
     def _never(self, waiter: _Waiter) -> InvalidStateError:
         return InvalidStateError(f"the WebSocket {self._ended} without a {waiter.type!r} event")
@@ -137,7 +155,7 @@ def _unwrap(answer: Answer) -> Event:
 
 
 async def wait_for_event(
-    watcher: EventWatcher, host: Host, type: str, timeout: float | None
+    watcher: EventWatcher, feedback: Feedback | None, type: str, timeout: float | None
 ) -> Event:
     """Wait, in the calling task's library, for ``watcher`` to see a ``type`` event.
 
@@ -155,13 +173,17 @@ async def wait_for_event(
     except sniffio.AsyncLibraryNotFoundError:
         raise RuntimeError("wait_for() must be awaited in a trio or asyncio task") from None
     if library == "trio":
-        return await _wait_trio(watcher, host, type, timeout)
+        return await _wait_trio(watcher, feedback, type, timeout)
     if library == "asyncio":
-        return await _wait_asyncio(watcher, host, type, timeout)
+        if feedback is not None:
+            feedback.serve_with_asyncio()
+        return await _wait_asyncio(watcher, type, timeout)
     raise RuntimeError(f"wait_for() works under trio and asyncio, not {library}")
 
 
-async def _wait_trio(watcher: EventWatcher, host: Host, type: str, timeout: float | None) -> Event:
+async def _wait_trio(
+    watcher: EventWatcher, feedback: Feedback | None, type: str, timeout: float | None
+) -> Event:
     token = trio.lowlevel.current_trio_token()
     answered = trio.Event()
     results: list[Answer] = []
@@ -173,21 +195,22 @@ async def _wait_trio(watcher: EventWatcher, host: Host, type: str, timeout: floa
             token.run_sync_soon(answered.set)
 
     waiter = _Waiter(type, deliver)
-    host.call(watcher.arm, waiter)
+    watcher.arm(waiter)
+    stop_serving = None if feedback is None else feedback.serve_with_trio(token)
     try:
         with trio.fail_after(math.inf if timeout is None else timeout):
             await answered.wait()
     except trio.TooSlowError:
         raise TimeoutError(f"no {type!r} event within {timeout} s") from None
     finally:
+        if stop_serving is not None:
+            stop_serving()
         if not results:
-            host.call(watcher.disarm, waiter)
+            watcher.disarm(waiter)
     return _unwrap(results[0])
 
 
-async def _wait_asyncio(
-    watcher: EventWatcher, host: Host, type: str, timeout: float | None
-) -> Event:
+async def _wait_asyncio(watcher: EventWatcher, type: str, timeout: float | None) -> Event:
     import asyncio
 
     loop = asyncio.get_running_loop()
@@ -203,12 +226,12 @@ async def _wait_asyncio(
             loop.call_soon_threadsafe(settle, result)
 
     waiter = _Waiter(type, deliver)
-    host.call(watcher.arm, waiter)
+    watcher.arm(waiter)
     try:
         result = await asyncio.wait_for(future, timeout)
     except TimeoutError:
         raise TimeoutError(f"no {type!r} event within {timeout} s") from None
     finally:
         if not future.done() or future.cancelled():
-            host.call(watcher.disarm, waiter)
+            watcher.disarm(waiter)
     return _unwrap(result)

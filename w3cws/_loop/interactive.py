@@ -1,0 +1,113 @@
+"""Interactive prompts serve the main thread's loop while they wait for input.
+
+A browser console runs the page's events between the statements typed into
+it, never in the middle of one. The same holds here: when a socket or a
+timer is first made at an interactive prompt, the main thread's
+:class:`~w3cws._loop.loop.ThreadLoop` is hooked into the prompt's wait.
+
+- The ``python`` REPL (and ``python -i``): CPython calls ``PyOS_InputHook``
+  before it reads each line, with readline and with the plain stdio reader
+  (so also when stdin is a pipe). The hook, set through ctypes, serves the
+  loop until stdin is readable, as tkinter's event hook does; with a pipe
+  that is at once, after the events that were ready ran.
+- Terminal IPython reads with prompt_toolkit, which calls an input hook
+  registered with ``IPython.terminal.pt_inputhooks`` while it waits.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import select
+import sys
+import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from w3cws._loop.loop import ThreadLoop
+
+__all__ = ["install_if_interactive"]
+
+_log = logging.getLogger("w3cws.runtime")
+
+_HOOK_TYPE = ctypes.CFUNCTYPE(ctypes.c_int)
+
+
+class _State:
+    __slots__ = ("c_hook", "loop")
+
+    def __init__(self) -> None:
+        self.loop: ThreadLoop | None = None
+        # The ctypes function object must outlive its use by the interpreter.
+        self.c_hook: Any = None
+
+
+_state = _State()
+
+
+def _readable(fd: int, wait: float) -> bool:
+    try:
+        ready, _, _ = select.select([fd], [], [], wait)
+    except (OSError, ValueError):  # stdin closed: let the reader see it
+        return True
+    return bool(ready)
+
+
+def _stdin_hook() -> int:
+    # Called by the interpreter (GIL taken by ctypes) before each line read.
+    loop = _state.loop
+    if loop is not None:
+        try:
+            loop.serve_until(lambda wait: _readable(0, wait))
+        except BaseException:  # Ctrl-C at the prompt: back to reading
+            _log.debug("input hook interrupted", exc_info=True)
+    return 0
+
+
+def _ipython_hook(context: Any) -> None:
+    loop = _state.loop
+    if loop is not None:
+        fd = context.fileno()
+        loop.serve_until(lambda wait: _readable(fd, wait))
+
+
+def _terminal_ipython() -> Any:
+    if "IPython" not in sys.modules:
+        return None
+    try:
+        from IPython import get_ipython
+        from IPython.terminal.interactiveshell import TerminalInteractiveShell
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return shell if isinstance(shell, TerminalInteractiveShell) else None
+
+
+def install_if_interactive(loop: ThreadLoop) -> None:
+    """Serve ``loop`` at the prompt, if it is the main thread's and a prompt is there."""
+    if loop.thread is not threading.main_thread() or _state.loop is not None:
+        return
+    shell = _terminal_ipython()
+    if shell is not None:
+        if shell.active_eventloop is not None:
+            _log.info(
+                "IPython runs the %s event loop at its prompt; not adding w3cws's",
+                shell.active_eventloop,
+            )
+            return
+        from IPython.terminal import pt_inputhooks
+
+        _state.loop = loop
+        register: Any = pt_inputhooks.register  # untyped in IPython
+        register("w3cws", _ipython_hook)
+        shell.enable_gui("w3cws")
+        return
+    if not (hasattr(sys, "ps1") or sys.flags.interactive):
+        return
+    pointer = ctypes.c_void_p.in_dll(ctypes.pythonapi, "PyOS_InputHook")
+    if pointer.value:
+        _log.info("another input hook (e.g. tkinter's) serves the prompt; not adding w3cws's")
+        return
+    _state.loop = loop
+    _state.c_hook = _HOOK_TYPE(_stdin_hook)
+    pointer.value = ctypes.cast(_state.c_hook, ctypes.c_void_p).value
