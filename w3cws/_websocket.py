@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 import ssl
 import threading
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Final, Literal
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from typing import Any, Final, Literal
 
 import trio
 
@@ -327,18 +327,19 @@ class WebSocket(EventTarget):
 
     # -- Python extras --
 
-    async def wait_for(self, type: str, *, timeout: float | None = None) -> Event:
-        """Wait for the next ``type`` event and return it; from trio or asyncio.
+    def wait_for(self, type: str, *, timeout: float | None = None) -> Coroutine[Any, Any, Event]:
+        """Wait for the next ``type`` event and return it; await it from trio or asyncio.
 
         ``open``, ``error`` and ``close`` fire at most once: if one already
-        fired, it is returned at once. The caller resumes after the
+        fired, it is returned at once. Called in a task, the wait starts at
+        the call, not at the first await. The caller resumes after the
         event's listeners ran.
 
         Raises:
             InvalidStateError: the socket closed (or its run ended) first.
             TimeoutError: no such event within ``timeout`` seconds.
         """
-        return await wait_for_event(self._watcher, self._feedback, type, timeout)
+        return wait_for_event(self._watcher, self._feedback, type, timeout)
 
     # -- the one place readyState changes --
 

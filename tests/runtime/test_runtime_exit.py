@@ -2,7 +2,8 @@
 
 Each test runs a child Python against a ``ServerThread`` on loopback and
 checks what the server saw: a socket still open at exit says Close 1001
-(going away), as a page does when it unloads.
+(going away), as a page does when it unloads. A script's events come while
+it runs ``w3cws.run()``; a prompt's while it waits for input.
 """
 
 from __future__ import annotations
@@ -46,14 +47,17 @@ def script(url: str, end: str) -> str:
     return textwrap.dedent(
         f"""
         import time
+        import w3cws
         from w3cws import WebSocket
+        got = []
         ws = WebSocket({url!r})
-        ws.onmessage = lambda e: print("got", e.data, flush=True)
-        deadline = time.monotonic() + 5
-        while ws.readyState != WebSocket.OPEN and time.monotonic() < deadline:
-            time.sleep(0.01)
+        def on_message(event):
+            got.append(event.data)
+            print("got", event.data, flush=True)
+        ws.onmessage = on_message
+        w3cws.run(until=lambda: ws.readyState == WebSocket.OPEN, timeout=5)
         ws.send("from the script")
-        time.sleep(0.2)
+        w3cws.run(until=lambda: "from the script" in got, timeout=5)
         """
     ) + textwrap.dedent(end)
 
@@ -73,26 +77,65 @@ def run_child(source: str) -> tuple[subprocess.CompletedProcess[str], float]:
 def test_a_script_left_open_exits_and_says_going_away(server: ServerThread) -> None:
     child, exit_time = run_child(script(server.url, ""))
     assert child.returncode == 0, child.stderr
-    # (Whether "hello" is seen depends on onmessage being set before it comes.)
-    assert "got from the script" in child.stdout
+    # The handler set on the line after the constructor sees the greeting.
+    assert child.stdout.splitlines()[:2] == ["got hello", "got from the script"]
     assert exit_time < EXIT_WITHIN
+    # Every event was dispatched: nothing to warn about.
+    assert child.stderr == ""
     record = closed_record(server)
     assert record.messages == ["from the script"]
     assert record.close_code == 1001
 
 
 def test_a_script_that_closes_exits(server: ServerThread) -> None:
-    child, exit_time = run_child(script(server.url, "ws.close(1000)\n"))
+    end = 'ws.onclose = lambda e: print("close", e.code)\nws.close(1000)\nw3cws.run(timeout=5)\n'
+    child, exit_time = run_child(script(server.url, end))
     assert child.returncode == 0, child.stderr
     assert exit_time < EXIT_WITHIN
+    assert "close 1000" in child.stdout
     record = closed_record(server)
-    # Either our Close went out, or exit came first and said going away.
-    assert record.close_code in (1000, 1001)
+    assert record.close_code == 1000
     assert child.stderr == ""
 
 
-def test_ctrl_c_in_a_script(server: ServerThread) -> None:
-    source = script(server.url, 'print("waiting", flush=True)\ntime.sleep(60)\n')
+def test_a_script_that_never_runs_the_loop_is_warned(server: ServerThread) -> None:
+    # The script ends once the test saw its connection; its open and greeting
+    # were never dispatched, and the warning says how to get them.
+    source = textwrap.dedent(
+        f"""
+        import sys
+        from w3cws import WebSocket
+        ws = WebSocket({server.url!r})
+        ws.onopen = lambda e: print("open")
+        sys.stdin.readline()
+        print("END", __import__("time").time(), flush=True)
+        """
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", source],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        server.wait_for_connections(1)
+        out, err = child.communicate("go\n", timeout=WAIT)
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == 0, err
+    assert "open" not in out.split()
+    assert "RuntimeWarning" in err and "of 1 socket(s) were never dispatched" in err
+    assert "w3cws.run()" in err
+    assert closed_record(server).close_code == 1001
+
+
+@pytest.mark.parametrize("wait", ["time.sleep(60)", "w3cws.run()"])
+def test_ctrl_c_in_a_script(server: ServerThread, wait: str) -> None:
+    # Ctrl-C in the script's own code, or inside w3cws.run(): either way the
+    # socket says going away and the process ends promptly.
+    source = script(server.url, f'print("waiting", flush=True)\n{wait}\n')
     child = subprocess.Popen(
         [sys.executable, "-c", source], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -171,8 +214,12 @@ def test_python_i_in_a_terminal(server: ServerThread) -> None:
         os.write(controller, b"from w3cws import WebSocket\n")
         os.write(controller, f"ws = WebSocket({server.url!r})\n".encode())
         os.write(controller, b"ws.onmessage = lambda e: print('got', e.data)\n")
-        os.write(controller, b"import time; time.sleep(0.3); ws.send('typed')\n")
-        # The handler prints from the background thread while the prompt waits.
+        # The prompt waits for input: meanwhile open and the greeting are
+        # dispatched, on the main thread, between statements.
+        read_until(controller, b"got hello")
+        os.write(controller, b"ws.readyState\n")
+        read_until(controller, b"1\r\n>>> ")
+        os.write(controller, b"ws.send('typed')\n")
         read_until(controller, b"got typed")
         ended = time.monotonic()
         os.write(controller, b"\x04")  # Ctrl-D: end of input, the session ends

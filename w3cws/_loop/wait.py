@@ -26,8 +26,8 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 import sniffio
 import trio
@@ -154,15 +154,19 @@ def _unwrap(answer: Answer) -> Event:
     return answer
 
 
-async def wait_for_event(
+def wait_for_event(
     watcher: EventWatcher, feedback: Feedback | None, type: str, timeout: float | None
-) -> Event:
+) -> Coroutine[Any, Any, Event]:
     """Wait, in the calling task's library, for ``watcher`` to see a ``type`` event.
+
+    Called from a trio or asyncio task, the wait starts at the call, before
+    the first await: ``gather(ws.wait_for("open"), ws.wait_for("message"))``
+    sees both events even if they are already queued.
 
     Raises:
         InvalidStateError: the socket closed or went away first.
         TimeoutError: no such event within ``timeout`` seconds.
-        RuntimeError: not called from a trio or asyncio task.
+        RuntimeError: not awaited in a trio or asyncio task.
     """
     if not isinstance(type, str):
         raise TypeError(f"type must be a str, not {type.__class__.__name__}")
@@ -171,19 +175,40 @@ async def wait_for_event(
     try:
         library = sniffio.current_async_library()
     except sniffio.AsyncLibraryNotFoundError:
+        # Not in a task yet (``asyncio.run(ws.wait_for(...))``): start on the first step.
+        return _wait_later(watcher, feedback, type, timeout)
+    return _start(library, watcher, feedback, type, timeout)
+
+
+async def _wait_later(
+    watcher: EventWatcher, feedback: Feedback | None, type: str, timeout: float | None
+) -> Event:
+    try:
+        library = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
         raise RuntimeError("wait_for() must be awaited in a trio or asyncio task") from None
+    return await _start(library, watcher, feedback, type, timeout)
+
+
+def _start(
+    library: str,
+    watcher: EventWatcher,
+    feedback: Feedback | None,
+    type: str,
+    timeout: float | None,
+) -> Coroutine[Any, Any, Event]:
     if library == "trio":
-        return await _wait_trio(watcher, feedback, type, timeout)
+        return _wait_trio(watcher, feedback, type, timeout)
     if library == "asyncio":
         if feedback is not None:
             feedback.serve_with_asyncio()
-        return await _wait_asyncio(watcher, type, timeout)
+        return _wait_asyncio(watcher, type, timeout)
     raise RuntimeError(f"wait_for() works under trio and asyncio, not {library}")
 
 
-async def _wait_trio(
+def _wait_trio(
     watcher: EventWatcher, feedback: Feedback | None, type: str, timeout: float | None
-) -> Event:
+) -> Coroutine[Any, Any, Event]:
     token = trio.lowlevel.current_trio_token()
     answered = trio.Event()
     results: list[Answer] = []
@@ -196,21 +221,27 @@ async def _wait_trio(
 
     waiter = _Waiter(type, deliver)
     watcher.arm(waiter)
-    stop_serving = None if feedback is None else feedback.serve_with_trio(token)
-    try:
-        with trio.fail_after(math.inf if timeout is None else timeout):
-            await answered.wait()
-    except trio.TooSlowError:
-        raise TimeoutError(f"no {type!r} event within {timeout} s") from None
-    finally:
-        if stop_serving is not None:
-            stop_serving()
-        if not results:
-            watcher.disarm(waiter)
-    return _unwrap(results[0])
+
+    async def wait() -> Event:
+        stop_serving = None if feedback is None else feedback.serve_with_trio(token)
+        try:
+            with trio.fail_after(math.inf if timeout is None else timeout):
+                await answered.wait()
+        except trio.TooSlowError:
+            raise TimeoutError(f"no {type!r} event within {timeout} s") from None
+        finally:
+            if stop_serving is not None:
+                stop_serving()
+            if not results:
+                watcher.disarm(waiter)
+        return _unwrap(results[0])
+
+    return wait()
 
 
-async def _wait_asyncio(watcher: EventWatcher, type: str, timeout: float | None) -> Event:
+def _wait_asyncio(
+    watcher: EventWatcher, type: str, timeout: float | None
+) -> Coroutine[Any, Any, Event]:
     import asyncio
 
     loop = asyncio.get_running_loop()
@@ -227,11 +258,15 @@ async def _wait_asyncio(watcher: EventWatcher, type: str, timeout: float | None)
 
     waiter = _Waiter(type, deliver)
     watcher.arm(waiter)
-    try:
-        result = await asyncio.wait_for(future, timeout)
-    except TimeoutError:
-        raise TimeoutError(f"no {type!r} event within {timeout} s") from None
-    finally:
-        if not future.done() or future.cancelled():
-            watcher.disarm(waiter)
-    return _unwrap(result)
+
+    async def wait() -> Event:
+        try:
+            result = await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise TimeoutError(f"no {type!r} event within {timeout} s") from None
+        finally:
+            if not future.done() or future.cancelled():
+                watcher.disarm(waiter)
+        return _unwrap(result)
+
+    return wait()
