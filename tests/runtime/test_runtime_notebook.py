@@ -1,7 +1,7 @@
 """A real Jupyter kernel (ipykernel) runs notebooks cell by cell (nbclient).
 
-Sockets made in a cell live on a trio guest run on the kernel's asyncio
-loop. Skipped without the ``test`` extras ipykernel, nbclient and nbformat.
+Sockets made in an ordinary cell do their network work on the background
+trio thread; the kernel's asyncio loop dispatches their events. Skipped without the ``test`` extras ipykernel, nbclient and nbformat.
 Each test starts one kernel (bounded start-up) and talks to a
 ``ServerThread`` on loopback.
 """
@@ -156,6 +156,44 @@ def test_autoawait_trio_after_the_guest_run(server: ServerThread) -> None:
     )
     assert [text(c) for c in cells[2:]] == ["False\n", "", "hello True\n", "", "3\n"]
     assert close_codes(server, 2) == [None, 1001]
+
+
+def test_a_socket_of_an_ordinary_cell_lives_through_a_trio_cell(server: ServerThread) -> None:
+    cells = run_cells(
+        f"URL = {server.url!r}",
+        "from w3cws import WebSocket, setTimeout\n"
+        "got = []\n"
+        "ws = WebSocket(URL)\n"
+        "ws.onmessage = lambda e: got.append(e.data)\n"
+        "await ws.wait_for('message', timeout=5)\n"
+        "print(got)",
+        "%autoawait trio",
+        # A trio run in the kernel's thread, while the socket is open.
+        "import trio\n"
+        "ws.send('during trio')\n"
+        "await trio.sleep(0.2)\n"
+        "print('trio cell done', trio.lowlevel.in_trio_run(), ws.readyState)",
+        "%autoawait asyncio",
+        # What arrived during the trio cell is delivered after it (perhaps
+        # between the cells); the socket goes on.
+        "if len(got) < 2:\n"
+        "    await ws.wait_for('message', timeout=5)\n"
+        "print(got)",
+        "ws.send('after trio')\n"
+        "await ws.wait_for('message', timeout=5)\n"
+        "print(got[-1])\n"
+        "setTimeout(lambda: ws.close(1000), 10)\n"
+        "event = await ws.wait_for('close', timeout=5)\n"
+        "print(event.code, ws.readyState)",
+    )
+    shown = [text(c) for c in cells]
+    assert "!" not in "".join(shown), shown
+    assert shown[1] == "['hello']\n"
+    # No event was dispatched inside the trio cell: the kernel's loop waited.
+    assert shown[3] == "trio cell done True 1\n"
+    assert shown[5] == "['hello', 'during trio']\n"
+    assert shown[6] == "after trio\n1000 3\n"
+    assert close_codes(server, 1) == [1000]
 
 
 def test_the_example_notebook_runs() -> None:

@@ -1,4 +1,5 @@
-"""WebSockets made in plain synchronous code run on one background trio thread.
+"""WebSockets made in plain synchronous code: the network on one background
+trio thread, the events on the creating thread while it runs ``w3cws.run()``.
 
 These are plain (sync) tests: pytest-trio's trio mode leaves them outside
 trio, as a script is. The peer is ``w3cws.testing.ServerThread`` on
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import trio
 
+import w3cws
 from w3cws import CloseEvent, Event, InvalidStateError, MessageEvent, WebSocket
 from w3cws.testing import Behavior, Send, ServerThread
 
@@ -46,28 +48,28 @@ def _no_background_thread_left() -> Iterator[None]:
     wait_until(lambda: not w3cws_threads())
 
 
-def test_events_arrive_on_the_background_thread(server: ServerThread) -> None:
+def test_events_arrive_on_the_creating_thread_in_run(server: ServerThread) -> None:
     ws = WebSocket(server.url)
     seen: list[tuple[str, str]] = []
-    closed = threading.Event()
 
     def record(event: Event) -> None:
         data = event.data if isinstance(event, MessageEvent) else ""
         seen.append((event.type, str(data)))
-        if event.type == "close":
-            closed.set()
 
+    # Handlers assigned after the constructor: nothing was dispatched yet.
+    assert ws.readyState == WebSocket.CONNECTING
     for type in ("open", "message", "close"):
         ws.addEventListener(type, record)
     threads: set[str] = set()
     ws.addEventListener("message", lambda e: threads.add(threading.current_thread().name))
-    wait_until(lambda: len(seen) >= 2)
+    w3cws.run(until=lambda: len(seen) >= 2, timeout=WAIT)
+    assert ws.readyState == WebSocket.OPEN
     ws.send("from main")
-    wait_until(lambda: len(seen) >= 3)
+    w3cws.run(until=lambda: len(seen) >= 3, timeout=WAIT)
     ws.close(1000, "bye")
-    assert closed.wait(WAIT)
+    w3cws.run(timeout=WAIT)  # returns once the close event was dispatched
     assert seen == [("open", ""), ("message", "hello"), ("message", "from main"), ("close", "")]
-    assert threads == {"w3cws"}
+    assert threads == {threading.current_thread().name}
     assert ws.readyState == WebSocket.CLOSED
     assert ws.bufferedAmount == 0
     record_ = server.connections[0]
@@ -75,27 +77,88 @@ def test_events_arrive_on_the_background_thread(server: ServerThread) -> None:
     assert (record_.close_code, record_.close_reason) == (1000, "bye")
 
 
+def test_a_socket_the_loop_never_ran_for_stays_connecting(server: ServerThread) -> None:
+    ws = WebSocket(server.url)
+    server.wait_for_connections(1)
+    # The server accepted, but this thread has not run its loop.
+    assert ws.readyState == WebSocket.CONNECTING
+    with pytest.raises(InvalidStateError):
+        ws.send("too early")
+    opened: list[str] = []
+    ws.onopen = lambda e: opened.append(ws.protocol)
+    w3cws.run(until=lambda: bool(opened), timeout=WAIT)
+    assert opened == [""] and ws.readyState == WebSocket.OPEN
+    ws.close()
+    w3cws.run(timeout=WAIT)
+
+
+def test_close_while_the_script_sees_connecting_fails_the_connection(
+    server: ServerThread,
+) -> None:
+    # The engine opened already, the script has not seen it: close() is the
+    # standard's close() in CONNECTING: error, then close 1006, no open.
+    ws = WebSocket(server.url)
+    server.wait_for_connections(1)
+    seen: list[str] = []
+    ws.onopen = lambda e: seen.append("open")
+    ws.onerror = lambda e: seen.append("error")
+    ws.onclose = lambda e: seen.append(f"close {e.code} {e.wasClean}")
+    ws.close()
+    assert ws.readyState == WebSocket.CLOSING
+    w3cws.run(timeout=WAIT)
+    assert seen == ["error", "close 1006 False"]
+    assert ws.readyState == WebSocket.CLOSED
+
+
+def test_run_times_out_and_leaves_the_sockets_alone(server: ServerThread) -> None:
+    ws = WebSocket(server.url)
+    got: list[str] = []
+    ws.onmessage = lambda e: got.append(e.data)
+    with pytest.raises(TimeoutError, match="1 socket"):
+        w3cws.run(until=lambda: False, timeout=0.2)
+    assert ws.readyState == WebSocket.OPEN and got == ["hello"]
+    ws.close()
+    w3cws.run(timeout=WAIT)
+    with pytest.raises(RuntimeError, match="can no longer become true"):
+        w3cws.run(until=lambda: False, timeout=WAIT)
+
+
+def test_run_refuses_bad_arguments_and_a_running_trio() -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        w3cws.run(timeout=-1)
+    with pytest.raises(TypeError, match="until"):
+        w3cws.run(until=True)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="inside a trio run"):
+        trio.run(_run_inside_trio)
+    w3cws.run(timeout=0)  # nothing to do: returns at once
+
+
+async def _run_inside_trio() -> None:
+    w3cws.run()
+
+
 def test_the_thread_ends_with_its_last_socket_and_comes_back(server: ServerThread) -> None:
     first = WebSocket(server.url)
     second = WebSocket(server.url)
-    wait_until(lambda: first.readyState == second.readyState == WebSocket.OPEN)
+    w3cws.run(until=lambda: first.readyState == second.readyState == WebSocket.OPEN, timeout=WAIT)
     assert len(w3cws_threads()) == 1
     first.close()
-    wait_until(lambda: first.readyState == WebSocket.CLOSED)
-    time.sleep(0.05)
+    w3cws.run(until=lambda: first.readyState == WebSocket.CLOSED, timeout=WAIT)
     assert len(w3cws_threads()) == 1  # second still needs it
     second.close()
+    w3cws.run(timeout=WAIT)
     wait_until(lambda: not w3cws_threads())
     third = WebSocket(server.url)
-    wait_until(lambda: third.readyState == WebSocket.OPEN)
+    w3cws.run(until=lambda: third.readyState == WebSocket.OPEN, timeout=WAIT)
     assert len(w3cws_threads()) == 1
     third.close()
+    w3cws.run(timeout=WAIT)
 
 
 def test_handlers_calling_back_into_sockets_do_not_deadlock(server: ServerThread) -> None:
     ws = WebSocket(server.url)
-    done = threading.Event()
     followers: list[WebSocket] = []
+    done: list[str] = []
 
     def on_message(event: MessageEvent) -> None:
         if event.data == "hello":
@@ -104,57 +167,139 @@ def test_handlers_calling_back_into_sockets_do_not_deadlock(server: ServerThread
             ws.close(4001)
 
     def on_close(event: CloseEvent) -> None:
-        # A constructor on the background thread itself, inside a handler.
+        # A constructor inside a handler: the socket joins the same loop.
         follower = WebSocket(server.url)
         follower.onopen = lambda e: follower.close()
-        follower.onclose = lambda e: done.set()
+        follower.onclose = lambda e: done.append("follower closed")
         followers.append(follower)
 
     ws.onmessage = on_message
     ws.onclose = on_close
-    assert done.wait(WAIT)
+    w3cws.run(timeout=WAIT)
+    assert done == ["follower closed"]
     assert server.connections[0].messages == ["echo me"]
     assert server.connections[0].close_code == 4001
     assert followers[0].readyState == WebSocket.CLOSED
 
 
-def test_send_from_many_threads_keeps_count_and_order(server: ServerThread) -> None:
+def test_run_inside_a_handler_is_refused(server: ServerThread) -> None:
     ws = WebSocket(server.url)
-    ws.onmessage = lambda e: None
-    wait_until(lambda: ws.readyState == WebSocket.OPEN)
-    n_threads, n_messages = 4, 200
+    errors: list[BaseException] = []
+
+    def on_open(event: Event) -> None:
+        try:
+            w3cws.run()
+        except RuntimeError as exc:
+            errors.append(exc)
+        ws.close()
+
+    ws.onopen = on_open
+    w3cws.run(timeout=WAIT)
+    assert len(errors) == 1 and "return from the callback" in str(errors[0])
+
+
+def test_eight_threads_send_while_the_loop_runs(server: ServerThread) -> None:
+    ws = WebSocket(server.url)
+    w3cws.run(until=lambda: ws.readyState == WebSocket.OPEN, timeout=WAIT)
+    n_threads, n_messages = 8, 200
+    echoed: list[str] = []
+    ws.onmessage = lambda e: echoed.append(e.data)
+    errors: list[BaseException] = []
 
     def sender(index: int) -> None:
-        for i in range(n_messages):
-            ws.send(f"{index}:{i:04d}" + "x" * 50)
+        try:
+            for i in range(n_messages):
+                ws.send(f"{index}:{i:04d}" + "x" * 50)
+        except BaseException as exc:  # recorded, asserted below
+            errors.append(exc)
 
     workers = [threading.Thread(target=sender, args=(k,)) for k in range(n_threads)]
     for worker in workers:
         worker.start()
+    # The loop runs (and dispatches the echoes) while the threads send.
+    w3cws.run(until=lambda: len(echoed) >= n_threads * n_messages + 1, timeout=WAIT * 4)
     for worker in workers:
         worker.join(WAIT)
+    assert errors == []
     record = server.connections[0]
-    wait_until(lambda: len(record.messages) >= n_threads * n_messages)
-    wait_until(lambda: ws.bufferedAmount == 0)
+    assert len(record.messages) == n_threads * n_messages
     for k in range(n_threads):
+        expected = [f"{k}:{i:04d}" + "x" * 50 for i in range(n_messages)]
         mine = [m for m in record.messages if isinstance(m, str) and m.startswith(f"{k}:")]
-        assert mine == [f"{k}:{i:04d}" + "x" * 50 for i in range(n_messages)]
+        assert mine == expected
+        assert [m for m in echoed if m.startswith(f"{k}:")] == expected
+    assert ws.bufferedAmount == 0
     ws.close()
-    wait_until(lambda: ws.readyState == WebSocket.CLOSED)
+    w3cws.run(timeout=WAIT)
 
 
-def test_an_async_listener_keeps_the_thread_until_it_ends(server: ServerThread) -> None:
+def test_close_racing_sends_from_other_threads(server: ServerThread) -> None:
+    # Only what the standard allows: send() never raises once OPEN (after
+    # close() it only counts bytes), close() never raises for valid codes.
+    for _ in range(5):
+        ws = WebSocket(server.url)
+        w3cws.run(until=lambda: ws.readyState == WebSocket.OPEN, timeout=WAIT)
+        errors: list[BaseException] = []
+        start = threading.Barrier(9)
+
+        def sender(index: int) -> None:
+            start.wait(WAIT)
+            try:
+                for i in range(100):
+                    ws.send(f"{index}:{i}")
+            except BaseException as exc:  # recorded, asserted below
+                errors.append(exc)
+
+        def closer() -> None:
+            start.wait(WAIT)
+            try:
+                ws.close(4000)
+            except BaseException as exc:  # recorded, asserted below
+                errors.append(exc)
+
+        workers = [threading.Thread(target=sender, args=(k,)) for k in range(8)]
+        workers.append(threading.Thread(target=closer))
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(WAIT)
+        w3cws.run(timeout=WAIT)
+        assert errors == []
+        assert ws.readyState == WebSocket.CLOSED
+
+
+def test_an_async_listener_runs_on_the_background_run(server: ServerThread) -> None:
     ws = WebSocket(server.url)
     finished = threading.Event()
 
     async def on_close(event: CloseEvent) -> None:
         # A trio task on the background run; the socket is CLOSED already.
-        await trio.sleep(0.2)
+        await trio.sleep(0.01)
         finished.set()
 
     ws.onclose = on_close
     ws.onopen = lambda e: ws.close()
+    w3cws.run(timeout=WAIT)
     assert finished.wait(WAIT)
+
+
+def test_a_worker_thread_has_its_own_loop(server: ServerThread) -> None:
+    results: list[tuple[str, str]] = []
+
+    def worker() -> None:
+        ws = WebSocket(server.url)
+        ws.onmessage = lambda e: results.append((e.data, threading.current_thread().name))
+        ws.onopen = lambda e: ws.send("from the worker")
+        w3cws.run(until=lambda: len(results) == 2, timeout=WAIT)
+        ws.close()
+        w3cws.run(timeout=WAIT)
+
+    thread = threading.Thread(target=worker, name="worker")
+    thread.start()
+    thread.join(WAIT * 2)
+    assert results == [("hello", "worker"), ("from the worker", "worker")]
+    # The main thread's loop owns nothing: it returns at once.
+    w3cws.run(timeout=0)
 
 
 def test_wait_for_from_asyncio_and_trio_in_another_thread() -> None:
@@ -194,7 +339,8 @@ def test_wait_for_times_out_with_timeout_error() -> None:
         with pytest.raises(TimeoutError):
             trio.run(lambda: ws.wait_for("open", timeout=0.05))
         ws.close()
-        wait_until(lambda: ws.readyState == WebSocket.CLOSED)
+        w3cws.run(timeout=WAIT)
+        assert ws.readyState == WebSocket.CLOSED
 
 
 def test_a_run_ending_wakes_its_waiters_from_another_thread(server: ServerThread) -> None:
