@@ -1,7 +1,8 @@
 """A real Jupyter kernel (ipykernel) runs notebooks cell by cell (nbclient).
 
 Sockets made in an ordinary cell do their network work on the background
-trio thread; the kernel's asyncio loop dispatches their events. Skipped without the ``test`` extras ipykernel, nbclient and nbformat.
+trio thread; the kernel's asyncio loop dispatches their events. Skipped
+without the ``test`` extras ipykernel, nbclient and nbformat.
 Each test starts one kernel (bounded start-up) and talks to a
 ``ServerThread`` on loopback.
 """
@@ -176,9 +177,7 @@ def test_a_socket_of_an_ordinary_cell_lives_through_a_trio_cell(server: ServerTh
         "%autoawait asyncio",
         # What arrived during the trio cell is delivered after it (perhaps
         # between the cells); the socket goes on.
-        "if len(got) < 2:\n"
-        "    await ws.wait_for('message', timeout=5)\n"
-        "print(got)",
+        "if len(got) < 2:\n    await ws.wait_for('message', timeout=5)\nprint(got)",
         "ws.send('after trio')\n"
         "await ws.wait_for('message', timeout=5)\n"
         "print(got[-1])\n"
