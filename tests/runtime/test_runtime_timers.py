@@ -9,6 +9,7 @@ thread's w3cws event loop (``w3cws.run()``), with delays of 0 or a few ms.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Iterator
 
 import pytest
@@ -183,7 +184,7 @@ async def test_a_30_second_backoff_on_mock_time(autojump_clock: trio.testing.Moc
     connect()
     with trio.fail_after(120):
         await done.wait()
-    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
     assert len(attempts) == 7
     for gap, delay in zip(gaps, [1, 2, 4, 8, 16, 30], strict=True):
         assert gap >= delay
