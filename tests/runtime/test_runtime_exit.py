@@ -128,7 +128,11 @@ def test_a_script_that_never_runs_the_loop_is_warned(server: ServerThread) -> No
     assert "open" not in out.split()
     assert "RuntimeWarning" in err and "of 1 socket(s) were never dispatched" in err
     assert "w3cws.run()" in err
-    assert closed_record(server).close_code == 1001
+    # Going away: Close 1001 if the client had read the handshake response
+    # by then, else the attempt is dropped; either way the client ends TCP.
+    record = closed_record(server)
+    assert record.tcp_closed_by == "client"
+    assert record.close_code in (1001, None)
 
 
 @pytest.mark.parametrize("wait", ["time.sleep(60)", "w3cws.run()"])
@@ -230,4 +234,61 @@ def test_python_i_in_a_terminal(server: ServerThread) -> None:
         child.kill()
         child.wait()
         os.close(controller)
+    assert closed_record(server).close_code == 1001
+
+
+IPYTHON = [sys.executable, "-m", "IPython", "--no-banner", "--colors=NoColor"]
+IPYTHON += ["--HistoryManager.enabled=False"]
+
+
+def test_terminal_ipython_dispatches_while_its_prompt_waits(server: ServerThread) -> None:
+    pytest.importorskip("IPython")
+    controller, terminal = pty.openpty()
+    child = subprocess.Popen(
+        IPYTHON,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        close_fds=True,
+        env={**os.environ, "TERM": "xterm"},
+    )
+    os.close(terminal)
+    try:
+        read_until(controller, b"In [1]")
+        os.write(controller, b"from w3cws import WebSocket\r")
+        read_until(controller, b"In [2]")
+        line = f"ws = WebSocket({server.url!r}); ws.onmessage = lambda e: print('got', e.data)\r"
+        os.write(controller, line.encode())
+        # prompt_toolkit's input hook serves the loop while it waits.
+        read_until(controller, b"got hello")
+        os.write(controller, b"ws.send('typed')\r")
+        read_until(controller, b"got typed")
+        os.write(controller, b"exit\r")
+        child.wait(WAIT)
+        assert child.returncode == 0
+    finally:
+        child.kill()
+        child.wait()
+        os.close(controller)
+    assert closed_record(server).close_code == 1001
+
+
+def test_ipython_through_a_pipe(server: ServerThread) -> None:
+    pytest.importorskip("IPython")
+    session = (
+        "from w3cws import WebSocket\n"
+        "import time\n"
+        f"ws = WebSocket({server.url!r})\n"
+        "ws.onmessage = lambda e: print('got', e.data)\n"
+        "time.sleep(0.5)\n"
+        "ws.send('typed')\n"
+        "time.sleep(0.3)\n"
+    )
+    child = subprocess.run(
+        IPYTHON, check=False, input=session, capture_output=True, text=True, timeout=WAIT * 2
+    )
+    assert child.returncode == 0, child.stderr
+    # Between cells, what is ready is dispatched; never inside one.
+    assert "got hello" in child.stdout and "got typed" in child.stdout
+    assert "InvalidStateError" not in child.stdout
     assert closed_record(server).close_code == 1001

@@ -11,7 +11,10 @@ timer is first made at an interactive prompt, the main thread's
   loop until stdin is readable, as tkinter's event hook does; with a pipe
   that is at once, after the events that were ready ran.
 - Terminal IPython reads with prompt_toolkit, which calls an input hook
-  registered with ``IPython.terminal.pt_inputhooks`` while it waits.
+  registered with ``IPython.terminal.pt_inputhooks`` while it waits; with
+  its simple prompt (stdin not a terminal) it reads with ``input()``, which
+  calls ``PyOS_InputHook`` only on a terminal, so the loop also serves what
+  is ready after each cell (IPython's ``post_execute`` event).
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ def install_if_interactive(loop: ThreadLoop) -> None:
     if loop.thread is not threading.main_thread() or _state.loop is not None:
         return
     shell = _terminal_ipython()
-    if shell is not None:
+    if shell is not None and not shell.simple_prompt:
         if shell.active_eventloop is not None:
             _log.info(
                 "IPython runs the %s event loop at its prompt; not adding w3cws's",
@@ -102,7 +105,12 @@ def install_if_interactive(loop: ThreadLoop) -> None:
         register("w3cws", _ipython_hook)
         shell.enable_gui("w3cws")
         return
-    if not (hasattr(sys, "ps1") or sys.flags.interactive):
+    if shell is not None:
+        # IPython's simple prompt (stdin not a terminal) reads with input(),
+        # which calls the input hook only on a terminal: also serve after
+        # each cell, as the plain REPL does between piped statements.
+        shell.events.register("post_execute", loop.drain)
+    elif not (hasattr(sys, "ps1") or sys.flags.interactive):
         return
     pointer = ctypes.c_void_p.in_dll(ctypes.pythonapi, "PyOS_InputHook")
     if pointer.value:
