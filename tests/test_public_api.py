@@ -10,8 +10,18 @@ import pytest
 import w3cws
 
 SURFACE = Path(__file__).resolve().parents[2] / "shared" / "w3c-surface.md"
-# Python conveniences beside the contract (w3c-surface.md allows extras).
+# Python conveniences beside the contract (w3c-surface.md allows extras),
+# and the event loop additions listed at its end.
 EXTRAS = {"CloseCode", "CloseCodeInfo", "describe_close_code", "__version__"}
+EVENT_LOOP = {
+    "CustomEvent",
+    "clearInterval",
+    "clearTimeout",
+    "queueMicrotask",
+    "run",
+    "setInterval",
+    "setTimeout",
+}
 
 
 def surface_names() -> set[str]:
@@ -26,7 +36,7 @@ def surface_names() -> set[str]:
 def test_all_is_the_surface_plus_extras() -> None:
     names = surface_names()
     assert len(names) == 12
-    assert set(w3cws.__all__) == names | EXTRAS
+    assert set(w3cws.__all__) == names | EXTRAS | EVENT_LOOP
     assert len(w3cws.__all__) == len(set(w3cws.__all__))
 
 
@@ -59,3 +69,9 @@ def test_event_model_needs_no_event_loop() -> None:
     target.addEventListener("ping", lambda e: seen.append(e.type))
     assert target.dispatchEvent(w3cws.Event("ping")) is True
     assert seen == ["ping"]
+
+
+def test_the_event_loop_additions_are_exported() -> None:
+    assert EVENT_LOOP <= set(w3cws.__all__)
+    for name in EVENT_LOOP:
+        assert getattr(w3cws, name).__module__.startswith("w3cws")
