@@ -137,7 +137,7 @@ def test_a_raising_handler_and_ctrl_c_leave_the_socket_alone(server: ServerThrea
     assert text(cells[6]) == "got after ctrl-c\n1\n"
 
 
-def test_autoawait_trio_after_the_guest_run(server: ServerThread) -> None:
+def test_autoawait_trio_after_sockets_of_ordinary_cells(server: ServerThread) -> None:
     cells = run_cells(
         f"URL = {server.url!r}",
         "from w3cws import WebSocket\n"
@@ -146,7 +146,7 @@ def test_autoawait_trio_after_the_guest_run(server: ServerThread) -> None:
         "ws.close()\n"
         "await ws.wait_for('close', timeout=5)",
         "import asyncio, trio\nawait asyncio.sleep(0.1)\nprint(trio.lowlevel.in_trio_run())",
-        # The guest run ended with its last socket, so this trio.run is allowed.
+        # No trio run is held on the kernel's thread, so this trio.run is allowed.
         "%autoawait trio",
         "inner = WebSocket(URL)\n"
         "event = await inner.wait_for('message', timeout=5)\n"

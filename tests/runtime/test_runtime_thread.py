@@ -327,7 +327,7 @@ def test_wait_for_from_asyncio_and_trio_in_another_thread() -> None:
             return event.code
 
         # The socket lives on the background thread; the loop that waits
-        # starts no guest run for it.
+        # serves the thread's loop while it waits.
         assert asyncio.run(with_asyncio()) == "open ping"
         assert trio.run(with_trio) == 4002
         # Recorded once-only events come back at once; others never can.
