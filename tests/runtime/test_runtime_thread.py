@@ -18,7 +18,7 @@ import trio
 
 import w3cws
 from w3cws import CloseEvent, Event, InvalidStateError, MessageEvent, WebSocket
-from w3cws.testing import Behavior, Send, ServerThread
+from w3cws.testing import Behavior, Close, Send, ServerThread
 
 WAIT = 5.0
 
@@ -108,6 +108,29 @@ def test_close_while_the_script_sees_connecting_fails_the_connection(
     w3cws.run(timeout=WAIT)
     assert seen == ["error", "close 1006 False"]
     assert ws.readyState == WebSocket.CLOSED
+
+
+def test_send_and_close_after_the_network_ended_but_before_the_script_saw_it() -> None:
+    # The server greets and closes; the script has seen only open when the
+    # background run is already gone. send() and close() still act as the
+    # standard says for an OPEN socket, and raise nothing.
+    with ServerThread(Behavior(on_open=[Send("hi"), Close(4001, "server bye")])) as server:
+        seen: list[object] = []
+        ws = WebSocket(server.url)
+        ws.onopen = lambda e: seen.append("open")
+        ws.onmessage = lambda e: seen.append(e.data)
+        ws.onclose = lambda e: seen.append((e.code, e.reason, e.wasClean))
+        w3cws.run(until=lambda: seen, timeout=WAIT)
+        wait_until(lambda: not w3cws_threads())
+        assert ws.readyState == WebSocket.OPEN
+        ws.send("late")
+        ws.close(1000)
+        w3cws.run(timeout=WAIT)
+    # The queued message is dropped: the script called close() first.
+    assert seen == ["open", (4001, "server bye", True)]
+    assert ws.readyState == WebSocket.CLOSED
+    assert ws.bufferedAmount == 4
+    assert server.connections[0].messages == []
 
 
 def test_run_times_out_and_leaves_the_sockets_alone(server: ServerThread) -> None:

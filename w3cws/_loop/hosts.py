@@ -200,7 +200,7 @@ class _ThreadState:
 _thread_state = _ThreadState()
 
 
-# -- case 3: a background thread running trio.run --
+# -- case 2: a background thread running trio.run --
 
 
 class _ThreadHost(_OwnedHost):
@@ -299,7 +299,7 @@ def _stop_threads_at_exit() -> None:
 
 def start_connection(
     make: Callable[[EngineListener], _C], socket: EngineListener, nursery: trio.Nursery | None
-) -> tuple[Host, _C, Feedback | None]:
+) -> tuple[Host | Feedback, _C, Feedback | None]:
     """Make a connection with ``make(listener)`` on the run that will host it, and start it.
 
     Args:
@@ -310,9 +310,10 @@ def start_connection(
             instead of as a system task.
 
     Returns:
-        The host, through which the WebSocket reaches its connection; the
+        What the WebSocket reaches its connection through (``.call``); the
         connection; and, when the socket belongs to a thread's w3cws event
-        loop, the stand-in that queues the engine's reports there.
+        loop, the stand-in that queues the engine's reports there (it is
+        also the first: it knows when the connection has ended).
 
     Raises:
         RuntimeError: a nursery given outside a trio run, or the interpreter
@@ -339,7 +340,7 @@ def start_connection(
     thread_host = _thread_host()
     feedback = ThreadLoop.current().feedback(socket, thread_host)
     try:
-        return thread_host, thread_host.adopt(lambda: make(feedback), feedback.scope), feedback
+        return feedback, thread_host.adopt(lambda: make(feedback), feedback.scope), feedback
     except BaseException:
         feedback.forget()
         raise

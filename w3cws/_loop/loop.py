@@ -96,7 +96,17 @@ class Feedback:
     task); the others on the owner thread.
     """
 
-    __slots__ = ("_aborted", "_established", "_loop", "_socket", "host", "live", "pump", "scope")
+    __slots__ = (
+        "_aborted",
+        "_ended",
+        "_established",
+        "_loop",
+        "_socket",
+        "host",
+        "live",
+        "pump",
+        "scope",
+    )
 
     def __init__(
         self, loop: ThreadLoop, socket: EngineListener, host: _Host, pump: _Pump | None
@@ -114,6 +124,7 @@ class Feedback:
         # Engine-side facts, only touched on the trio thread.
         self._established = False
         self._aborted = False
+        self._ended = False
 
     # -- from the engine (the background trio thread) --
 
@@ -131,9 +142,11 @@ class Feedback:
         self._socket._on_sent(nbytes)
 
     def _on_closed(self, *, was_clean: bool, code: int, reason: str, failed: bool) -> None:
+        self._ended = True
         self._loop.post(self._closed, (was_clean, code, reason, failed), 2 if failed else 1)
 
     def _on_discarded(self) -> None:
+        self._ended = True
         if self._aborted:
             # close() in CONNECTING after the engine had opened: the script
             # sees the standard's failure (error, then close 1006).
@@ -141,6 +154,21 @@ class Feedback:
             return
         self._socket._on_discarded()
         self._loop.forget(self)
+
+    # -- from the socket's methods, on any thread --
+
+    def call(self, fn: Callable[..., object], *args: object) -> None:
+        """``Host.call`` for this socket: ``fn(*args)`` on the trio thread, if still needed.
+
+        The script may be behind the engine: it can still see OPEN when the
+        connection has ended (its close task not yet run) and the
+        background run is gone. Then there is nothing left to do.
+        """
+        self.host.call(self._unless_ended, fn, args)
+
+    def _unless_ended(self, fn: Callable[..., object], args: tuple[object, ...]) -> None:
+        if not self._ended:
+            fn(*args)
 
     # -- on the owner thread --
 
@@ -157,6 +185,8 @@ class Feedback:
         self.host.call(self._abort, connection)
 
     def _abort(self, connection: _Connection) -> None:  # on the trio thread
+        if self._ended:
+            return
         if self._established:
             self._aborted = True
             self.scope.cancel()
@@ -165,7 +195,7 @@ class Feedback:
 
     def go_away(self) -> None:
         """Close 1001 and CLOSED without events, as when a page unloads."""
-        self.host.call(self.scope.cancel)
+        self.call(self.scope.cancel)
 
     def forget(self) -> None:
         """The connection could not be made: the loop no longer counts the socket."""
