@@ -7,8 +7,10 @@ run) passes the time in and runs what comes due, one timer per task.
 
 Microtasks are per thread: a trio run, an asyncio loop and a script's loop
 each live on one thread, and a microtask runs on the thread that queued it.
-The DOM dispatch calls :func:`checkpoint` after each listener (through the
-hook ``set_callback_checkpoint``), and each loop calls it after each task.
+Each loop calls :func:`checkpoint` after each task; the DOM dispatch calls it
+after each listener, through the hook ``set_callback_checkpoint``, which is
+installed by the first ``queueMicrotask``: until a program queues one, event
+dispatch pays nothing for it (about 0.1 µs per listener after that).
 """
 
 from __future__ import annotations
@@ -174,6 +176,8 @@ class _Microtasks(threading.local):
 
 
 _microtasks = _Microtasks()
+# Whether the checkpoint after each listener is installed (on first use).
+_hooked = threading.Event()
 
 
 def queue_microtask(callback: Callable[[], object]) -> bool:
@@ -184,6 +188,9 @@ def queue_microtask(callback: Callable[[], object]) -> bool:
     """
     if not callable(callback):
         raise TypeError(f"queueMicrotask() needs a callable, not {type(callback).__name__}")
+    if not _hooked.is_set():
+        _hooked.set()
+        set_callback_checkpoint(checkpoint)
     queue = _microtasks.queue
     queue.append(callback)
     return len(queue) == 1
@@ -216,5 +223,3 @@ def checkpoint() -> None:
     finally:
         state.running = False
 
-
-set_callback_checkpoint(checkpoint)
