@@ -222,4 +222,3 @@ def checkpoint() -> None:
                 report_exception(exc)
     finally:
         state.running = False
-
