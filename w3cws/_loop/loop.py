@@ -211,10 +211,16 @@ class Feedback:
             return None
         return self._loop.pump_trio(token)
 
-    def serve_with_asyncio(self) -> None:
-        """An asyncio loop awaits this socket on its loop's thread: let it serve the loop."""
-        if self._loop.thread is threading.current_thread():
-            self._loop.pump_asyncio()
+    def serve_with_asyncio(self) -> Callable[[], None] | None:
+        """An asyncio loop awaits this socket on its loop's thread: let it serve the loop.
+
+        Returns:
+            The undo, or None if the wait is on another thread or that loop
+            serves the thread's loop already.
+        """
+        if self._loop.thread is not threading.current_thread():
+            return None
+        return self._loop.pump_asyncio()
 
 
 class _Pump(Protocol):
@@ -539,9 +545,26 @@ class ThreadLoop:
             self._asyncio_pump = None
 
     def pump_trio(self, token: trio.lowlevel.TrioToken) -> Callable[[], None]:
-        """Let a trio run on this thread serve the loop; returns the undo."""
+        """Let a trio run on this thread serve the loop for a while; returns the undo."""
+        return self._serve_while(_TrioPump(self, token))
+
+    def pump_asyncio(self) -> Callable[[], None] | None:
+        """Let the asyncio loop running on this thread serve the loop for a while.
+
+        Also a loop that stops between statements (terminal IPython's): it
+        runs while a cell awaits. Returns the undo, or None if that loop
+        serves this one already.
+        """
+        import asyncio
+
+        asyncio_loop = asyncio.get_running_loop()
+        attached = self._asyncio_pump
+        if attached is not None and attached.asyncio_loop is asyncio_loop:
+            return None
+        return self._serve_while(_AsyncioPump(self, asyncio_loop))
+
+    def _serve_while(self, pump: _Pump) -> Callable[[], None]:
         previous = self._pump
-        pump = _TrioPump(self, token)
         self._set_pump(pump)
 
         def undo() -> None:
@@ -553,12 +576,6 @@ class ThreadLoop:
                 previous.wake()
 
         return undo
-
-    def pump_asyncio(self) -> None:
-        """Let the asyncio loop running on this thread serve the loop."""
-        asyncio_loop = running_asyncio_loop()
-        if asyncio_loop is not None:
-            self._attach_asyncio(asyncio_loop)
 
     # -- interpreter exit --
 

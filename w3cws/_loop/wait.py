@@ -200,9 +200,7 @@ def _start(
     if library == "trio":
         return _wait_trio(watcher, feedback, type, timeout)
     if library == "asyncio":
-        if feedback is not None:
-            feedback.serve_with_asyncio()
-        return _wait_asyncio(watcher, type, timeout)
+        return _wait_asyncio(watcher, feedback, type, timeout)
     raise RuntimeError(f"wait_for() works under trio and asyncio, not {library}")
 
 
@@ -240,7 +238,7 @@ def _wait_trio(
 
 
 def _wait_asyncio(
-    watcher: EventWatcher, type: str, timeout: float | None
+    watcher: EventWatcher, feedback: Feedback | None, type: str, timeout: float | None
 ) -> Coroutine[Any, Any, Event]:
     import asyncio
 
@@ -260,11 +258,14 @@ def _wait_asyncio(
     watcher.arm(waiter)
 
     async def wait() -> Event:
+        stop_serving = None if feedback is None else feedback.serve_with_asyncio()
         try:
             result = await asyncio.wait_for(future, timeout)
         except TimeoutError:
             raise TimeoutError(f"no {type!r} event within {timeout} s") from None
         finally:
+            if stop_serving is not None:
+                stop_serving()
             if not future.done() or future.cancelled():
                 watcher.disarm(waiter)
         return _unwrap(result)
