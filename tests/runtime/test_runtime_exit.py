@@ -264,7 +264,7 @@ def test_terminal_ipython_dispatches_while_its_prompt_waits(server: ServerThread
         os.write(controller, b"ws.send('typed')\r")
         read_until(controller, b"got typed")
         # A cell that awaits runs IPython's asyncio loop, which serves too.
-        line = "ws.send('awaited'); e = await ws.wait_for('message', timeout=5); print(e.data * 2)\r"
+        line = "ws.send('awaited'); e = await ws.wait_for('message', timeout=5); print(e.data*2)\r"
         os.write(controller, line.encode())
         read_until(controller, b"awaitedawaited")
         os.write(controller, b"exit\r")
