@@ -322,3 +322,16 @@ def test_custom_event_carries_detail_on_any_target() -> None:
     event.initCustomEvent("y", False, True, 42)
     assert (event.type, event.cancelable, event.detail) == ("y", True, 42)
     assert isinstance(event, Event)
+
+
+def test_the_end_of_asyncio_run_clears_its_timers() -> None:
+    fired: list[str] = []
+
+    async def main() -> None:
+        setTimeout(fired.append, 60_000, "never")
+        setInterval(fired.append, 60_000, "never either")
+
+    asyncio.run(main())
+    # Nothing is left for the thread's loop: it returns at once.
+    w3cws.run(timeout=1)
+    assert fired == []

@@ -364,7 +364,9 @@ class ThreadLoop:
         self, callback: Callable[..., object], delay: object, args: tuple[object, ...], repeat: bool
     ) -> int:
         """setTimeout/setInterval on this loop; returns the timer's id."""
-        timer = self.timers.add(callback, delay, args, repeat=repeat, now=time.monotonic())
+        timer = self.timers.add(
+            callback, delay, args, repeat=repeat, now=time.monotonic(), owner=self._asyncio_pump
+        )
         pump = self._pump
         if pump is not None and not self._busy:
             pump.wake_at(timer.deadline)
@@ -508,7 +510,7 @@ class ThreadLoop:
     async def _keep(self, pump: _AsyncioPump) -> None:
         # asyncio.run() cancels the tasks left on its loop before closing it:
         # the sockets made under that loop then go away (Close 1001, CLOSED,
-        # no events), as when a page unloads.
+        # no events) and its timers are cleared, as when a page unloads.
         import asyncio
 
         try:
@@ -518,6 +520,7 @@ class ThreadLoop:
                 gone = [f for f in self._live if f.pump is pump]
             for feedback in gone:
                 feedback.go_away()
+            self.timers.clear_owned(pump)
             end = time.monotonic() + _GOING_AWAY_TIMEOUT
             while any(f.live for f in gone) and time.monotonic() < end:
                 await asyncio.sleep(0.005)

@@ -50,7 +50,17 @@ def check_delay(delay: object) -> float:
 class Timer:
     """One active timer: what to call, when, and how it repeats."""
 
-    __slots__ = ("args", "callback", "deadline", "delay_ms", "id", "nesting", "repeat", "seq")
+    __slots__ = (
+        "args",
+        "callback",
+        "deadline",
+        "delay_ms",
+        "id",
+        "nesting",
+        "owner",
+        "repeat",
+        "seq",
+    )
 
     def __init__(
         self,
@@ -61,8 +71,12 @@ class Timer:
         *,
         repeat: bool,
         nesting: int,
+        owner: object,
     ) -> None:
         self.id = id
+        # What set it, when that matters: the asyncio loop of a script's
+        # thread, whose end clears its timers as a page unload does.
+        self.owner = owner
         self.callback = callback
         self.args = args
         self.delay_ms = delay_ms
@@ -102,6 +116,7 @@ class TimerList:
         *,
         repeat: bool,
         now: float,
+        owner: object = None,
     ) -> Timer:
         """Start a timer ``delay`` ms after ``now`` (seconds); its id is > 0 and new.
 
@@ -118,7 +133,9 @@ class TimerList:
         # Steps 10-11: deep nesting clamps the timeout to 4 ms.
         if nesting > _MAX_NESTING and delay_ms < _MIN_NESTED_MS:
             delay_ms = _MIN_NESTED_MS
-        timer = Timer(next(self._ids), callback, args, delay_ms, repeat=repeat, nesting=nesting)
+        timer = Timer(
+            next(self._ids), callback, args, delay_ms, repeat=repeat, nesting=nesting, owner=owner
+        )
         self.active[timer.id] = timer
         self._schedule(timer, now)
         return timer
@@ -132,6 +149,11 @@ class TimerList:
         """clearTimeout/clearInterval: forget the timer; unknown ids do nothing."""
         if isinstance(id, int) and not isinstance(id, bool):
             self.active.pop(id, None)
+
+    def clear_owned(self, owner: object) -> None:
+        """Forget every timer set by ``owner``."""
+        for id in [t.id for t in self.active.values() if t.owner is owner]:
+            del self.active[id]
 
     def next_deadline(self) -> float | None:
         """When the next live timer is due, or None if none is active."""
