@@ -36,12 +36,14 @@ import sys
 import threading
 import time
 import warnings
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 import trio
 
+from w3cws._loop import interactive
 from w3cws._loop.timers import TimerList, checkpoint
 
 if TYPE_CHECKING:
@@ -283,9 +285,11 @@ class _Local(threading.local):
 
 
 _local = _Local()
-# Every thread's loop, for the warning at interpreter exit.
-_all_loops: list[ThreadLoop] = []
+# Every thread's loop while it lives (its thread or a socket holds it), for
+# the warning at interpreter exit.
+_all_loops: weakref.WeakSet[ThreadLoop] = weakref.WeakSet()
 _all_lock = threading.Lock()
+_warning_registered = threading.Event()
 
 
 class ThreadLoop:
@@ -312,11 +316,10 @@ class ThreadLoop:
         if loop is None:
             loop = _local.loop = cls()
             with _all_lock:
-                if not _all_loops:
+                if not _warning_registered.is_set():
+                    _warning_registered.set()
                     atexit.register(_warn_at_exit)
-                _all_loops.append(loop)
-            from w3cws._loop import interactive
-
+                _all_loops.add(loop)
             interactive.install_if_interactive(loop)
         asyncio_loop = running_asyncio_loop()
         if asyncio_loop is not None:
