@@ -225,6 +225,11 @@ def test_python_i_in_a_terminal(server: ServerThread) -> None:
         read_until(controller, b"1\r\n>>> ")
         os.write(controller, b"ws.send('typed')\n")
         read_until(controller, b"got typed")
+        # Ctrl-C at the waiting prompt is reported; the session goes on.
+        child.send_signal(signal.SIGINT)
+        read_until(controller, b"KeyboardInterrupt")
+        os.write(controller, b"ws.readyState\n")
+        read_until(controller, b"1\r\n>>> ")
         ended = time.monotonic()
         os.write(controller, b"\x04")  # Ctrl-D: end of input, the session ends
         child.wait(WAIT)

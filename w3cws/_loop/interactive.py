@@ -62,8 +62,12 @@ def _stdin_hook() -> int:
     if loop is not None:
         try:
             loop.serve_until(lambda wait: _readable(0, wait))
-        except BaseException:  # Ctrl-C at the prompt: back to reading
-            _log.debug("input hook interrupted", exc_info=True)
+        except KeyboardInterrupt:
+            # Ctrl-C at the prompt: this hook took the signal, so the line
+            # being typed stays; say so, and go back to reading.
+            sys.stderr.write("\nKeyboardInterrupt\n")
+        except BaseException:  # must not escape into C
+            _log.exception("the w3cws prompt hook failed")
     return 0
 
 
