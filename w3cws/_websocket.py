@@ -348,7 +348,7 @@ class WebSocket(EventTarget):
         with self._lock:
             self._ready_state = max(self._ready_state, state)
 
-    # -- feedback from the protocol (WS §4); called by the engine task --
+    # -- feedback from the protocol (WS §4); the engine task or a loop task calls them --
 
     def _on_established(self, protocol: str, extensions: str) -> None:
         # "When the WebSocket connection is established": OPEN, fill
