@@ -31,6 +31,12 @@ def wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> None:
         time.sleep(0.005)
 
 
+def closed_code(server: ServerThread) -> int | None:
+    record = server.connections[0]
+    wait_until(lambda: record.tcp_closed_by is not None)
+    return record.close_code
+
+
 def w3cws_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "w3cws"]
 
@@ -98,7 +104,10 @@ def test_close_while_the_script_sees_connecting_fails_the_connection(
     # The engine opened already, the script has not seen it: close() is the
     # standard's close() in CONNECTING: error, then close 1006, no open.
     ws = WebSocket(server.url)
-    server.wait_for_connections(1)
+    # Bounded wait for the engine (not the script) to have opened.
+    feedback = ws._feedback
+    assert feedback is not None
+    wait_until(lambda: feedback._established)
     seen: list[str] = []
     ws.onopen = lambda e: seen.append("open")
     ws.onerror = lambda e: seen.append("error")
@@ -108,6 +117,8 @@ def test_close_while_the_script_sees_connecting_fails_the_connection(
     w3cws.run(timeout=WAIT)
     assert seen == ["error", "close 1006 False"]
     assert ws.readyState == WebSocket.CLOSED
+    # On the wire the open connection was dropped with going away.
+    assert closed_code(server) == 1001
 
 
 def test_send_and_close_after_the_network_ended_but_before_the_script_saw_it() -> None:
