@@ -1,0 +1,255 @@
+"""What happened on the wire: failure causes, the frame log, the trace API.
+
+A browser's script learns nothing about why a WebSocket failed (an ``error``
+event without detail, then ``close`` 1006), but DevTools does: the console
+says "WebSocket connection to '…' failed: …" and the Network panel lists
+every frame. Here the same goes to logging and to trace subscribers:
+
+* ``w3cws.connection`` — one WARNING per failed connection, naming the URL
+  and the cause;
+* ``w3cws.frames`` — one DEBUG line per frame, through a per-socket
+  :class:`logging.LoggerAdapter`;
+* :func:`subscribe` — every handshake, frame, close and error as a
+  :class:`TraceEvent`, in the spirit of Node's ``diagnostics_channel``.
+
+Each socket decides once, when it is created, whether it records anything
+(:func:`recorder_for`): with the frame log off, no subscriber and not in a
+notebook, it has no recorder and the engine's only cost is one ``is None``
+test per frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from w3cws._engine.handshake import HandshakeFailed
+from w3cws._engine.proxy import ProxyError
+from w3cws._engine.transport import describe_os_error
+from w3cws._url import WebSocketURL
+
+__all__ = [
+    "Frame",
+    "Recorder",
+    "TraceEvent",
+    "describe_failure",
+    "log_failure",
+    "recorder_for",
+    "shown_url",
+    "subscribe",
+]
+
+failure_log = logging.getLogger("w3cws.connection")
+frame_log = logging.getLogger("w3cws.frames")
+
+# How many frames a socket keeps for its notebook view (DevTools "Messages").
+LAST_FRAMES = 50
+# How much of a payload a log line or the notebook view shows.
+_PREVIEW = 60
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEvent:
+    """One thing that happened to a WebSocket, for trace subscribers.
+
+    Attributes:
+        kind: ``"handshake-request"``, ``"handshake-response"``,
+            ``"frame-sent"``, ``"frame-received"``, ``"error"`` or ``"close"``.
+        socket: the :class:`~w3cws.WebSocket` it happened to.
+        time: when, as :func:`time.time` (seconds since the epoch).
+        data: what happened: ``headers`` (a list of name, value pairs) and
+            ``status`` for the handshake; ``opcode`` (``"TEXT"``,
+            ``"BINARY"``, ``"PING"``, ``"PONG"``, ``"CLOSE"``), ``payload``
+            (str or bytes; for CLOSE: ``code`` and ``reason``) for frames;
+            ``cause`` for errors; ``code``, ``reason``, ``wasClean`` for close.
+    """
+
+    kind: str
+    socket: object
+    time: float
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+Subscriber = Callable[[TraceEvent], object]
+_subscribers: list[Subscriber] = []
+
+
+def subscribe(callback: Subscriber) -> Callable[[], None]:
+    """Call ``callback`` with every :class:`TraceEvent` of sockets created from now on.
+
+    The callback runs on the socket's event loop, synchronously, like a
+    listener; an exception it raises is logged on ``w3cws.trace`` and
+    otherwise ignored. Sockets created before the call are not traced.
+
+    Returns:
+        A function that unsubscribes ``callback`` (calling it twice is harmless).
+
+    Raises:
+        TypeError: ``callback`` is not callable.
+    """
+    if not callable(callback):
+        raise TypeError(f"subscribe() takes a callable, not {type(callback).__name__}")
+    _subscribers.append(callback)
+
+    def unsubscribe() -> None:
+        if callback in _subscribers:
+            _subscribers.remove(callback)
+
+    return unsubscribe
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A frame as the notebook view shows it: direction, opcode, a preview, size."""
+
+    sent: bool
+    opcode: str
+    text: str
+    size: int
+    time: float
+
+
+class _SocketAdapter(logging.LoggerAdapter[logging.Logger]):
+    """Prefixes each line with the socket's number and URL."""
+
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
+        extra = self.extra or {}
+        return f"[ws#{extra['socket_id']} {extra['url']}] {msg}", kwargs
+
+
+def _preview(payload: str | bytes | memoryview) -> tuple[str, int]:
+    """A short repr of a payload and its size in bytes (text counted in UTF-8)."""
+    if isinstance(payload, str):
+        size = len(payload) if payload.isascii() else len(payload.encode("utf-8"))
+        shown = payload if len(payload) <= _PREVIEW else payload[:_PREVIEW] + "…"
+        return repr(shown), size
+    data = bytes(payload[:_PREVIEW])
+    return (data.hex(" ") + (" …" if len(payload) > _PREVIEW else "")), len(payload)
+
+
+class Recorder:
+    """One socket's frame log, trace publishing and last frames.
+
+    Args:
+        socket: the WebSocket (the trace's ``socket``).
+        socket_id: the engine's number for it, shown in log lines.
+        url: its URL, shown in log lines.
+        log: whether to write the frame log (DEBUG on ``w3cws.frames``).
+        keep: whether to keep the last frames for the notebook view.
+    """
+
+    def __init__(self, socket: object, socket_id: int, url: str, *, log: bool, keep: bool) -> None:
+        self.socket = socket
+        self.log = _SocketAdapter(frame_log, {"socket_id": socket_id, "url": url}) if log else None
+        self.frames: deque[Frame] | None = deque(maxlen=LAST_FRAMES) if keep else None
+        self.subscribers = tuple(_subscribers)
+
+    def _publish(self, kind: str, data: Mapping[str, Any]) -> None:
+        if not self.subscribers:
+            return
+        event = TraceEvent(kind, self.socket, time.time(), data)
+        for callback in self.subscribers:
+            try:
+                callback(event)
+            except Exception:
+                logging.getLogger("w3cws.trace").exception("trace subscriber %r failed", callback)
+
+    def request(self, head: bytes) -> None:
+        """The opening handshake's request head was sent."""
+        lines = head.decode("latin-1").split("\r\n")
+        headers = [tuple(h.split(": ", 1)) for h in lines[1:] if ": " in h]
+        if self.log is not None:
+            self.log.debug("> %s", lines[0])
+        self._publish("handshake-request", {"request": lines[0], "headers": headers})
+
+    def response(self, status: int, fields: Mapping[bytes, Sequence[bytes]]) -> None:
+        """The opening handshake's response head arrived."""
+        headers = [
+            (k.decode("latin-1"), v.decode("latin-1")) for k, vs in fields.items() for v in vs
+        ]
+        if self.log is not None:
+            self.log.debug("< HTTP %d", status)
+        self._publish("handshake-response", {"status": status, "headers": headers})
+
+    def frame(self, sent: bool, opcode: str, payload: str | bytes | memoryview) -> None:
+        """A data, ping or pong frame was sent (queued) or received."""
+        text, size = _preview(payload)
+        if self.log is not None:
+            self.log.debug("%s %s %s [%d bytes]", ">" if sent else "<", opcode, text, size)
+        if self.frames is not None:
+            self.frames.append(Frame(sent, opcode, text, size, time.time()))
+        if self.subscribers:
+            data = bytes(payload) if isinstance(payload, memoryview) else payload
+            self._publish(
+                "frame-sent" if sent else "frame-received", {"opcode": opcode, "payload": data}
+            )
+
+    def close_frame(self, sent: bool, code: int | None, reason: str) -> None:
+        """A Close frame was sent or received (``code`` None: an empty body)."""
+        shown = "(no code)" if code is None else str(code)
+        if self.log is not None:
+            self.log.debug("%s CLOSE %s %r", ">" if sent else "<", shown, reason)
+        if self.frames is not None:
+            self.frames.append(Frame(sent, "CLOSE", f"{shown} {reason!r}", 0, time.time()))
+        data = {"opcode": "CLOSE", "code": code, "reason": reason}
+        self._publish("frame-sent" if sent else "frame-received", data)
+
+    def closed(self, *, was_clean: bool, code: int, reason: str, cause: str | None) -> None:
+        """The connection is closed; ``cause`` says why it failed (None: not failed)."""
+        if cause is not None:
+            self._publish("error", {"cause": cause})
+        self._publish("close", {"code": code, "reason": reason, "wasClean": was_clean})
+
+
+def recorder_for(socket: object, socket_id: int, url: str) -> Recorder | None:
+    """The recorder for a new socket, or None when nothing would be recorded.
+
+    The frame log is on when ``w3cws.frames`` is enabled for DEBUG; the last
+    frames are kept in a notebook (IPython loaded), where the view shows them.
+    """
+    log = frame_log.isEnabledFor(logging.DEBUG)
+    keep = "IPython" in sys.modules
+    if not (log or keep or _subscribers):
+        return None
+    return Recorder(socket, socket_id, url, log=log, keep=keep)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """Why a connection failed, in the words of a browser console."""
+    if isinstance(exc, ProxyError):
+        return f"proxy failure: {exc}"
+    if isinstance(exc, trio.BrokenResourceError) and isinstance(exc.__cause__, ssl.SSLError):
+        exc = exc.__cause__
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate verification failed: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed: {exc.reason or exc}"
+    if type(exc) is TimeoutError and exc.errno is None:
+        return f"timed out: {exc}"
+    if isinstance(exc, OSError):
+        return describe_os_error(exc)
+    if isinstance(exc, HandshakeFailed):
+        return f"opening handshake failed: {exc}"
+    return str(exc) or type(exc).__name__
+
+
+def shown_url(url: WebSocketURL) -> str:
+    """The URL as logs show it: without the user name and password."""
+    if not url.userinfo:
+        return url.href
+    return url.href.replace(url.userinfo + "@", "", 1)
+
+
+def log_failure(url: str, cause: str) -> None:
+    """The console's line: one WARNING on ``w3cws.connection``."""
+    failure_log.warning("WebSocket connection to %r failed: %s", url, cause)
