@@ -132,8 +132,8 @@ class WebSocket(EventTarget):
             the closing handshake.
         open_timeout: seconds allowed for TCP, TLS and the opening handshake.
         proxy: ``"http://[user:pass@]host:port"``, ``"https://…"``,
-            ``"socks5://…"``, ``"socks5h://…"``, ``"socks4://…"`` or
-            ``"socks4a://…"``; ``None`` connects directly; ``True`` (the
+            ``"socks5://…"``, ``"socks5h://…"`` or ``"socks4://…"``;
+            ``None`` connects directly; ``True`` (the
             default) reads ``https_proxy`` (wss) or ``http_proxy`` (ws), then
             ``all_proxy``, and ``no_proxy`` from the environment.
         cookies: an :class:`http.cookiejar.CookieJar`: the handshake sends

@@ -2,7 +2,7 @@
 
 A WebSocket goes through a proxy as a browser's does: HTTP ``CONNECT`` to
 an ``http://`` or ``https://`` proxy (RFC 9110 §9.3.6), or a SOCKS
-``CONNECT`` (SOCKS5, RFC 1928 with RFC 1929 user/password; SOCKS4 and 4a).
+``CONNECT`` (SOCKS5, RFC 1928 with RFC 1929 user/password; SOCKS4).
 The tunnel is a plain byte stream to the target; TLS to a ``wss:`` target
 runs inside it with the usual verification of the target's certificate.
 
@@ -38,8 +38,7 @@ __all__ = [
 # The ``proxy=`` default: look the proxy up in the environment.
 FROM_ENVIRONMENT = True
 
-_DEFAULT_PORTS = {"http": 80, "https": 443, "socks4": 1080, "socks4a": 1080}
-_DEFAULT_PORTS |= {"socks5": 1080, "socks5h": 1080}
+_DEFAULT_PORTS = {"http": 80, "https": 443, "socks4": 1080, "socks5": 1080, "socks5h": 1080}
 # The answer to CONNECT: bounded like a handshake response head.
 _MAX_HEAD = 64 * 1024
 
@@ -53,8 +52,8 @@ class Proxy:
     """A parsed proxy URL.
 
     Attributes:
-        scheme: ``http``, ``https``, ``socks4``, ``socks4a``, ``socks5`` or
-            ``socks5h`` (the proxy resolves the target's name).
+        scheme: ``http``, ``https``, ``socks4``, ``socks5`` or ``socks5h``
+            (the proxy resolves the target's name).
         host: the proxy's host (an IPv6 address without brackets).
         port: the proxy's port.
         username: for ``Proxy-Authorization: Basic`` or SOCKS5 user/password.
@@ -89,7 +88,7 @@ def parse_proxy(url: str) -> Proxy:
     if scheme not in _DEFAULT_PORTS:
         raise ValueError(
             f"proxy {url!r} has an unsupported scheme {scheme!r}; use http, https, "
-            "socks4, socks4a, socks5 or socks5h"
+            "socks4, socks5 or socks5h"
         )
     try:
         port = parts.port
@@ -178,7 +177,7 @@ def _split_port(entry: str) -> tuple[str, int | None]:
 # -- tunnels ---------------------------------------------------------------
 
 
-async def _receive_exactly(stream: Stream, size: int, what: str) -> bytes:
+async def _receive_exactly(stream: Stream, proxy: Proxy, size: int, what: str) -> bytes:
     """Exactly ``size`` bytes, reading no further (the tunnel's data follows).
 
     Raises:
@@ -188,7 +187,7 @@ async def _receive_exactly(stream: Stream, size: int, what: str) -> bytes:
     while len(data) < size:
         chunk = await stream.receive_some(size - len(data))
         if not chunk:
-            raise ProxyError(f"the proxy closed the connection during {what}")
+            raise ProxyError(f"proxy {proxy} closed the connection during {what}")
         data += chunk
     return data
 
@@ -258,7 +257,7 @@ async def socks5_connect(stream: Stream, proxy: Proxy, host: str, port: int) -> 
     """
     methods = b"\x00\x02" if proxy.username is not None else b"\x00"
     await stream.send_all(b"\x05" + bytes([len(methods)]) + methods)
-    version, method = await _receive_exactly(stream, 2, "the SOCKS5 greeting")
+    version, method = await _receive_exactly(stream, proxy, 2, "the SOCKS5 greeting")
     if version != 5:
         raise ProxyError(f"proxy {proxy} does not speak SOCKS5")
     if method == 2 and proxy.username is not None:
@@ -269,7 +268,7 @@ async def socks5_connect(stream: Stream, proxy: Proxy, host: str, port: int) -> 
         await stream.send_all(
             b"\x01" + bytes([len(user)]) + user + bytes([len(password)]) + password
         )
-        _, status = await _receive_exactly(stream, 2, "SOCKS5 authentication")
+        _, status = await _receive_exactly(stream, proxy, 2, "SOCKS5 authentication")
         if status != 0:
             raise ProxyError(f"proxy {proxy} refused the credentials (SOCKS5)")
     elif method != 0:
@@ -286,37 +285,30 @@ async def socks5_connect(stream: Stream, proxy: Proxy, host: str, port: int) -> 
         name = target.encode("idna")
         encoded = b"\x03" + bytes([len(name)]) + name
     await stream.send_all(b"\x05\x01\x00" + encoded + port.to_bytes(2, "big"))
-    _, reply, _, kind = await _receive_exactly(stream, 4, "the SOCKS5 CONNECT")
+    _, reply, _, kind = await _receive_exactly(stream, proxy, 4, "the SOCKS5 CONNECT")
     if reply != 0:
         why = _SOCKS5_ERRORS.get(reply, f"error {reply}")
         raise ProxyError(f"proxy {proxy} could not connect to {host}:{port}: {why} (SOCKS5)")
     # The bound address and port, which a client does not need.
     if kind == 3:
-        (length,) = await _receive_exactly(stream, 1, "the SOCKS5 CONNECT")
+        (length,) = await _receive_exactly(stream, proxy, 1, "the SOCKS5 CONNECT")
         rest = length + 2
     else:
         rest = (4 if kind == 1 else 16) + 2
-    await _receive_exactly(stream, rest, "the SOCKS5 CONNECT")
+    await _receive_exactly(stream, proxy, rest, "the SOCKS5 CONNECT")
 
 
 async def socks4_connect(stream: Stream, proxy: Proxy, host: str, port: int) -> None:
-    """A SOCKS4 CONNECT; ``socks4a`` lets the proxy resolve the name.
+    """A SOCKS4 CONNECT to the target's IPv4 address, resolved here.
 
     Raises:
         ProxyError: the proxy refused or closed.
-        OSError: ``socks4`` could not resolve the target's name here.
+        OSError: the target's name did not resolve to an IPv4 address.
     """
     user = (proxy.username or "").encode() + b"\x00"
-    try:
-        address, name = ipaddress.IPv4Address(host).packed, b""
-    except ValueError:
-        if proxy.scheme == "socks4a":
-            address, name = b"\x00\x00\x00\x01", host.encode("idna") + b"\x00"
-        else:
-            address = ipaddress.IPv4Address(await _resolve(host, port, socket.AF_INET)).packed
-            name = b""
-    await stream.send_all(b"\x04\x01" + port.to_bytes(2, "big") + address + user + name)
-    reply = await _receive_exactly(stream, 8, "the SOCKS4 CONNECT")
+    address = ipaddress.IPv4Address(await _resolve(host, port, socket.AF_INET)).packed
+    await stream.send_all(b"\x04\x01" + port.to_bytes(2, "big") + address + user)
+    reply = await _receive_exactly(stream, proxy, 8, "the SOCKS4 CONNECT")
     if reply[1] != 0x5A:
         raise ProxyError(f"proxy {proxy} refused the connection to {host}:{port} (SOCKS4)")
 
