@@ -188,7 +188,7 @@ async def pproxy(
                 serving = next(line for line in lines if "Serving on" in line)
                 found = re.search(r"127\.0\.0\.1:(\d+)", serving)
                 assert found is not None, serving
-                scheme = schemes.split("+")[0]
+                scheme = schemes.split("+", maxsplit=1)[0]
                 if tls_file is not None and scheme == "http":
                     scheme = "https"
                 credentials = f"{auth}@" if auth else ""
