@@ -1,7 +1,8 @@
 """w3cws: the browser's WebSocket (WHATWG WebSockets Standard), in Python.
 
 The names below are the contract of ``w3c-surface.md``; ``CloseCode``,
-``CloseCodeInfo`` and ``describe_close_code`` are Python extras beside it.
+``CloseCodeInfo``, ``describe_close_code``, ``subscribe_trace`` and
+``TraceEvent`` are Python extras beside it.
 """
 
 from w3cws._close_codes import CloseCode, CloseCodeInfo, describe_close_code
@@ -15,6 +16,7 @@ from w3cws._dom.dom_exception import (
 )
 from w3cws._dom.event import CloseEvent, Event, MessageEvent
 from w3cws._dom.event_target import EventTarget
+from w3cws._engine.diagnostics import TraceEvent, subscribe_trace
 from w3cws._version import __version__
 from w3cws._websocket import WebSocket
 
@@ -32,7 +34,9 @@ __all__ = [
     "InvalidStateError",
     "MessageEvent",
     "SyntaxError",
+    "TraceEvent",
     "WebSocket",
     "__version__",
     "describe_close_code",
+    "subscribe_trace",
 ]

@@ -32,6 +32,7 @@ from w3cws._dom.event_target import EventTarget
 from w3cws._dom.webidl import usv_string
 from w3cws._engine import ConnectOptions, limits
 from w3cws._engine.connection import Connection
+from w3cws._engine.diagnostics import render_html
 from w3cws._engine.proxy import Proxy, parse_proxy, proxy_for
 from w3cws._loop.hosts import start_connection
 from w3cws._loop.wait import EventWatcher, wait_for_event
@@ -419,6 +420,18 @@ class WebSocket(EventTarget):
         # The hosting run ended (page unload): CLOSED, and no further events.
         self._set_state(3)
         self._watcher.discarded()
+
+    def _repr_html_(self) -> str:
+        """The notebook view: URL, state, protocol, extensions, bufferedAmount, last frames."""
+        recorder = self._connection.recorder
+        return render_html(
+            url=self._url.href,
+            state=self._ready_state,
+            protocol=self._protocol,
+            extensions=self._extensions,
+            buffered_amount=self._buffered_amount,
+            frames=None if recorder is None else recorder.frames,
+        )
 
     def __repr__(self) -> str:
         states = ("CONNECTING", "OPEN", "CLOSING", "CLOSED")

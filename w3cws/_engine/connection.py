@@ -138,16 +138,17 @@ class Connection:
         self._received_close: tuple[int, str] | None = None
         # Why the connection failed, for the console-like WARNING.
         self._cause: str | None = None
-        # Frame log, trace and notebook view: None when nothing records.
-        self._diag = diagnostics.recorder_for(listener, self.id, diagnostics.shown_url(url))
+        # Frame log, trace and notebook view (WebSocket._repr_html_ reads
+        # its last frames): None when nothing records.
+        self.recorder = diagnostics.recorder_for(listener, self.id, diagnostics.shown_url(url))
 
     # -- called by the WebSocket (synchronously, from any task of the run) --
 
     def send(self, data: str | bytes | memoryview, size: int) -> None:
         """Queue one message; ``str`` goes as text, anything else as binary."""
         self._outbox.append((data, size))
-        if self._diag is not None:
-            self._diag.frame(True, "TEXT" if type(data) is str else "BINARY", data)
+        if self.recorder is not None:
+            self.recorder.frame(True, "TEXT" if type(data) is str else "BINARY", data)
         if not self._in_dispatch:
             self._wake_writer()
 
@@ -268,7 +269,7 @@ class Connection:
                 proxy=options.proxy,
             )
             handshake = OpeningHandshake(
-                url, options, options.max_handshake_size, authorization, self._diag
+                url, options, options.max_handshake_size, authorization, self.recorder
             )
             try:
                 return await handshake.exchange(stream)
@@ -323,8 +324,10 @@ class Connection:
             for event in ws.items() if type(ws) is FastClientConnection else ws.events():
                 if type(event) is str or type(event) is bytes:
                     # The fast path hands whole messages over as they are.
-                    if self._diag is not None:
-                        self._diag.frame(False, "TEXT" if type(event) is str else "BINARY", event)
+                    if self.recorder is not None:
+                        self.recorder.frame(
+                            False, "TEXT" if type(event) is str else "BINARY", event
+                        )
                     on_message(event)
                 elif type(event) is CloseConnection:
                     # What listeners queued goes out with the Close echo, in
@@ -355,16 +358,16 @@ class Connection:
                 parts.clear()
             # A whole message: one "message received" step (WS §4).
             data = bytes(chunk) if isinstance(chunk, bytearray) else chunk
-            if self._diag is not None:
-                self._diag.frame(False, "TEXT" if type(data) is str else "BINARY", data)
+            if self.recorder is not None:
+                self.recorder.frame(False, "TEXT" if type(data) is str else "BINARY", data)
             self._listener._on_message(data)
         elif isinstance(event, Ping) and ws.state is ConnectionState.OPEN:
-            if self._diag is not None:
-                self._diag.frame(False, "PING", event.payload)
-                self._diag.frame(True, "PONG", event.payload)
+            if self.recorder is not None:
+                self.recorder.frame(False, "PING", event.payload)
+                self.recorder.frame(True, "PONG", event.payload)
             self._queue(_Pong(ws.send(Pong(payload=event.payload))))
-        elif isinstance(event, Pong) and self._diag is not None:
-            self._diag.frame(False, "PONG", event.payload)
+        elif isinstance(event, Pong) and self.recorder is not None:
+            self.recorder.frame(False, "PONG", event.payload)
 
     async def _on_close_frame(self, event: CloseConnection) -> None:
         assert self._ws is not None and self._tap is not None
@@ -386,8 +389,8 @@ class Connection:
                 await self._fail(1007, "invalid UTF-8 in the Close reason")
                 return
         self._received_close = (code, reason)
-        if self._diag is not None:
-            self._diag.close_frame(False, None if code == 1005 else code, reason)
+        if self.recorder is not None:
+            self.recorder.close_frame(False, None if code == 1005 else code, reason)
         if not self._close_sent.is_set():
             # The server started the closing handshake (RFC 6455 §7.1.3): the
             # CLOSING task, then echo its Close after what is queued (§5.5.1).
@@ -535,8 +538,8 @@ class Connection:
                 close = self._close_event(item)
                 buf += ws.send(close)
                 close_sent = True
-                if self._diag is not None:
-                    self._diag.close_frame(True, close.code, close.reason or "")
+                if self.recorder is not None:
+                    self.recorder.close_frame(True, close.code, close.reason or "")
         return buf, sent_size, close_sent
 
     def _batch_written(self, sent_size: int, close_sent: bool) -> None:
@@ -614,8 +617,8 @@ class Connection:
         cause = (self._cause or "the connection was lost") if self._failing else None
         if cause is not None:
             diagnostics.log_failure(diagnostics.shown_url(self._url), cause)
-        if self._diag is not None:
-            self._diag.closed(was_clean=was_clean, code=code, reason=reason, cause=cause)
+        if self.recorder is not None:
+            self.recorder.closed(was_clean=was_clean, code=code, reason=reason, cause=cause)
         self._listener._on_closed(
             was_clean=was_clean, code=code, reason=reason, failed=self._failing
         )

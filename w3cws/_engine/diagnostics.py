@@ -9,7 +9,7 @@ every frame. Here the same goes to logging and to trace subscribers:
   and the cause;
 * ``w3cws.frames`` — one DEBUG line per frame, through a per-socket
   :class:`logging.LoggerAdapter`;
-* :func:`subscribe` — every handshake, frame, close and error as a
+* :func:`subscribe_trace` — every handshake, frame, close and error as a
   :class:`TraceEvent`, in the spirit of Node's ``diagnostics_channel``.
 
 Each socket decides once, when it is created, whether it records anything
@@ -20,6 +20,7 @@ test per frame.
 
 from __future__ import annotations
 
+import html
 import logging
 import ssl
 import sys
@@ -43,8 +44,9 @@ __all__ = [
     "describe_failure",
     "log_failure",
     "recorder_for",
+    "render_html",
     "shown_url",
-    "subscribe",
+    "subscribe_trace",
 ]
 
 failure_log = logging.getLogger("w3cws.connection")
@@ -82,7 +84,7 @@ Subscriber = Callable[[TraceEvent], object]
 _subscribers: list[Subscriber] = []
 
 
-def subscribe(callback: Subscriber) -> Callable[[], None]:
+def subscribe_trace(callback: Subscriber) -> Callable[[], None]:
     """Call ``callback`` with every :class:`TraceEvent` of sockets created from now on.
 
     The callback runs on the socket's event loop, synchronously, like a
@@ -96,7 +98,7 @@ def subscribe(callback: Subscriber) -> Callable[[], None]:
         TypeError: ``callback`` is not callable.
     """
     if not callable(callback):
-        raise TypeError(f"subscribe() takes a callable, not {type(callback).__name__}")
+        raise TypeError(f"subscribe_trace() takes a callable, not {type(callback).__name__}")
     _subscribers.append(callback)
 
     def unsubscribe() -> None:
@@ -145,13 +147,13 @@ class Recorder:
         socket_id: the engine's number for it, shown in log lines.
         url: its URL, shown in log lines.
         log: whether to write the frame log (DEBUG on ``w3cws.frames``).
-        keep: whether to keep the last frames for the notebook view.
     """
 
-    def __init__(self, socket: object, socket_id: int, url: str, *, log: bool, keep: bool) -> None:
+    def __init__(self, socket: object, socket_id: int, url: str, *, log: bool) -> None:
         self.socket = socket
         self.log = _SocketAdapter(frame_log, {"socket_id": socket_id, "url": url}) if log else None
-        self.frames: deque[Frame] | None = deque(maxlen=LAST_FRAMES) if keep else None
+        # The last frames, for the notebook view (bounded memory).
+        self.frames: deque[Frame] = deque(maxlen=LAST_FRAMES)
         self.subscribers = tuple(_subscribers)
 
     def _publish(self, kind: str, data: Mapping[str, Any]) -> None:
@@ -186,8 +188,7 @@ class Recorder:
         text, size = _preview(payload)
         if self.log is not None:
             self.log.debug("%s %s %s [%d bytes]", ">" if sent else "<", opcode, text, size)
-        if self.frames is not None:
-            self.frames.append(Frame(sent, opcode, text, size, time.time()))
+        self.frames.append(Frame(sent, opcode, text, size, time.time()))
         if self.subscribers:
             data = bytes(payload) if isinstance(payload, memoryview) else payload
             self._publish(
@@ -199,8 +200,7 @@ class Recorder:
         shown = "(no code)" if code is None else str(code)
         if self.log is not None:
             self.log.debug("%s CLOSE %s %r", ">" if sent else "<", shown, reason)
-        if self.frames is not None:
-            self.frames.append(Frame(sent, "CLOSE", f"{shown} {reason!r}", 0, time.time()))
+        self.frames.append(Frame(sent, "CLOSE", f"{shown} {reason!r}", 0, time.time()))
         data = {"opcode": "CLOSE", "code": code, "reason": reason}
         self._publish("frame-sent" if sent else "frame-received", data)
 
@@ -214,14 +214,14 @@ class Recorder:
 def recorder_for(socket: object, socket_id: int, url: str) -> Recorder | None:
     """The recorder for a new socket, or None when nothing would be recorded.
 
-    The frame log is on when ``w3cws.frames`` is enabled for DEBUG; the last
-    frames are kept in a notebook (IPython loaded), where the view shows them.
+    A socket records when, at its creation, ``w3cws.frames`` is enabled for
+    DEBUG (the frame log), a trace subscriber exists, or IPython is loaded
+    (a notebook, whose view of the socket shows its last frames).
     """
     log = frame_log.isEnabledFor(logging.DEBUG)
-    keep = "IPython" in sys.modules
-    if not (log or keep or _subscribers):
+    if not (log or _subscribers or "IPython" in sys.modules):
         return None
-    return Recorder(socket, socket_id, url, log=log, keep=keep)
+    return Recorder(socket, socket_id, url, log=log)
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -253,3 +253,51 @@ def shown_url(url: WebSocketURL) -> str:
 def log_failure(url: str, cause: str) -> None:
     """The console's line: one WARNING on ``w3cws.connection``."""
     failure_log.warning("WebSocket connection to %r failed: %s", url, cause)
+
+
+_STATES = ("CONNECTING", "OPEN", "CLOSING", "CLOSED")
+
+
+def render_html(
+    *,
+    url: str,
+    state: int,
+    protocol: str,
+    extensions: str,
+    buffered_amount: int,
+    frames: Sequence[Frame] | None,
+) -> str:
+    """A WebSocket as an HTML table, with its last frames like DevTools' Messages tab."""
+    rows = [
+        ("url", url),
+        ("readyState", f"{state} ({_STATES[state]})"),
+        ("protocol", protocol or "—"),
+        ("extensions", extensions or "—"),
+        ("bufferedAmount", str(buffered_amount)),
+    ]
+    parts = ['<div class="w3cws-websocket"><strong>WebSocket</strong><table>']
+    parts += [f"<tr><th>{k}</th><td><code>{html.escape(v)}</code></td></tr>" for k, v in rows]
+    parts.append("</table>")
+    if frames is None:
+        parts.append(
+            "<p><em>Frames are kept for sockets created in a notebook, or while a "
+            "trace subscriber or the frame log is on.</em></p>"
+        )
+    elif frames:
+        parts.append(
+            "<table><tr><th></th><th>opcode</th><th>data</th><th>bytes</th><th>time</th></tr>"
+        )
+        for frame in frames:
+            arrow = "&#x2191;" if frame.sent else "&#x2193;"  # up: sent, down: received
+            when = time.strftime("%H:%M:%S", time.localtime(frame.time))
+            when += f".{int(frame.time * 1000) % 1000:03d}"
+            parts.append(
+                f"<tr><td>{arrow}</td><td>{frame.opcode}</td>"
+                f"<td><code>{html.escape(frame.text)}</code></td>"
+                f"<td>{frame.size}</td><td>{when}</td></tr>"
+            )
+        parts.append("</table>")
+    else:
+        parts.append("<p><em>No frames yet.</em></p>")
+    parts.append("</div>")
+    return "".join(parts)
