@@ -20,15 +20,16 @@ test per frame.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import ssl
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 import trio
 
@@ -41,8 +42,10 @@ __all__ = [
     "Frame",
     "Recorder",
     "TraceEvent",
+    "capture_failures",
     "describe_failure",
     "log_failure",
+    "print_frames",
     "recorder_for",
     "render_html",
     "shown_url",
@@ -301,3 +304,32 @@ def render_html(
         parts.append("<p><em>No frames yet.</em></p>")
     parts.append("</div>")
     return "".join(parts)
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def capture_failures() -> Iterator[list[str]]:
+    """The failure lines logged while the block runs (what ``w3cws connect`` prints)."""
+    lines: list[str] = []
+    handler = _ListHandler(lines)
+    failure_log.addHandler(handler)
+    try:
+        yield lines
+    finally:
+        failure_log.removeHandler(handler)
+
+
+def print_frames(stream: TextIO) -> None:
+    """Write the frame log to ``stream``, one line per frame (``w3cws connect -v``)."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    frame_log.addHandler(handler)
+    frame_log.setLevel(logging.DEBUG)
