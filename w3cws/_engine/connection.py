@@ -361,11 +361,13 @@ class Connection:
             if self.recorder is not None:
                 self.recorder.frame(False, "TEXT" if type(data) is str else "BINARY", data)
             self._listener._on_message(data)
-        elif isinstance(event, Ping) and ws.state is ConnectionState.OPEN:
+        elif isinstance(event, Ping):
             if self.recorder is not None:
                 self.recorder.frame(False, "PING", event.payload)
-                self.recorder.frame(True, "PONG", event.payload)
-            self._queue(_Pong(ws.send(Pong(payload=event.payload))))
+            if ws.state is ConnectionState.OPEN:
+                if self.recorder is not None:
+                    self.recorder.frame(True, "PONG", event.payload)
+                self._queue(_Pong(ws.send(Pong(payload=event.payload))))
         elif isinstance(event, Pong) and self.recorder is not None:
             self.recorder.frame(False, "PONG", event.payload)
 
