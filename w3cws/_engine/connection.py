@@ -319,15 +319,14 @@ class Connection:
         this task: an echo costs no switch to the writer task.
         """
         on_message = self._listener._on_message
+        recorder = self.recorder
         self._in_dispatch = True
         try:
             for event in ws.items() if type(ws) is FastClientConnection else ws.events():
                 if type(event) is str or type(event) is bytes:
                     # The fast path hands whole messages over as they are.
-                    if self.recorder is not None:
-                        self.recorder.frame(
-                            False, "TEXT" if type(event) is str else "BINARY", event
-                        )
+                    if recorder is not None:
+                        recorder.frame(False, "TEXT" if type(event) is str else "BINARY", event)
                     on_message(event)
                 elif type(event) is CloseConnection:
                     # What listeners queued goes out with the Close echo, in

@@ -92,7 +92,8 @@ def subscribe_trace(callback: Subscriber) -> Callable[[], None]:
 
     The callback runs on the socket's event loop, synchronously, like a
     listener; an exception it raises is logged on ``w3cws.trace`` and
-    otherwise ignored. Sockets created before the call are not traced.
+    otherwise ignored. Sockets created while nothing recorded (no
+    subscriber, the frame log off, not in a notebook) are not traced.
 
     Returns:
         A function that unsubscribes ``callback`` (calling it twice is harmless).
@@ -157,13 +158,12 @@ class Recorder:
         self.log = _SocketAdapter(frame_log, {"socket_id": socket_id, "url": url}) if log else None
         # The last frames, for the notebook view (bounded memory).
         self.frames: deque[Frame] = deque(maxlen=LAST_FRAMES)
-        self.subscribers = tuple(_subscribers)
 
     def _publish(self, kind: str, data: Mapping[str, Any]) -> None:
-        if not self.subscribers:
+        if not _subscribers:
             return
         event = TraceEvent(kind, self.socket, time.time(), data)
-        for callback in self.subscribers:
+        for callback in tuple(_subscribers):
             try:
                 callback(event)
             except Exception:
@@ -192,7 +192,7 @@ class Recorder:
         if self.log is not None:
             self.log.debug("%s %s %s [%d bytes]", ">" if sent else "<", opcode, text, size)
         self.frames.append(Frame(sent, opcode, text, size, time.time()))
-        if self.subscribers:
+        if _subscribers:
             data = bytes(payload) if isinstance(payload, memoryview) else payload
             self._publish(
                 "frame-sent" if sent else "frame-received", {"opcode": opcode, "payload": data}
