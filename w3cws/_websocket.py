@@ -32,7 +32,7 @@ from w3cws._dom.event_target import EventTarget
 from w3cws._dom.webidl import usv_string
 from w3cws._engine import ConnectOptions, limits
 from w3cws._engine.connection import Connection
-from w3cws._engine.diagnostics import render_html
+from w3cws._engine.diagnostics import render_html, shown_url
 from w3cws._engine.proxy import Proxy, parse_proxy, proxy_for
 from w3cws._loop.hosts import start_connection
 from w3cws._loop.wait import EventWatcher, wait_for_event
@@ -422,10 +422,11 @@ class WebSocket(EventTarget):
         self._watcher.discarded()
 
     def _repr_html_(self) -> str:
-        """The notebook view: URL, state, protocol, extensions, bufferedAmount, last frames."""
+        """The notebook view: URL (without credentials), state, protocol,
+        extensions, bufferedAmount and the last frames."""
         recorder = self._connection.recorder
         return render_html(
-            url=self._url.href,
+            url=shown_url(self._url),
             state=self._ready_state,
             protocol=self._protocol,
             extensions=self._extensions,

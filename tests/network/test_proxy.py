@@ -225,3 +225,18 @@ async def test_proxy_that_never_answers_times_out(
         )
         nursery.cancel_scope.cancel()
     assert message.endswith("failed: timed out: not open after 7 s (open_timeout)")
+
+
+async def test_https_proxy_certificate_is_verified(
+    caplog: pytest.LogCaptureFixture, tls: Tls
+) -> None:
+    # The proxy's certificate comes from the test CA, which the system trust
+    # store (the default) does not know.
+    async with pproxy("http+ssl", tls_file=tls.cert_file) as proxy:
+        message = await expect_failure(caplog, "ws://example.test/", proxy.url)
+        assert not proxy.tunnels()
+    assert message.startswith(
+        f"WebSocket connection to 'ws://example.test/' failed: proxy failure: "
+        f"TLS to proxy {proxy.url} failed: "
+    )
+    assert "certificate verify failed" in message

@@ -28,8 +28,8 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TextIO
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TextIO
 
 import trio
 
@@ -61,8 +61,7 @@ LAST_FRAMES = 50
 _PREVIEW = 60
 
 
-@dataclass(frozen=True, slots=True)
-class TraceEvent:
+class TraceEvent(NamedTuple):
     """One thing that happened to a WebSocket, for trace subscribers.
 
     Attributes:
@@ -80,7 +79,7 @@ class TraceEvent:
     kind: str
     socket: object
     time: float
-    data: Mapping[str, Any] = field(default_factory=dict)
+    data: Mapping[str, Any]
 
 
 Subscriber = Callable[[TraceEvent], object]
@@ -114,13 +113,35 @@ def subscribe_trace(callback: Subscriber) -> Callable[[], None]:
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """A frame as the notebook view shows it: direction, opcode, a preview, size."""
+    """A frame as the log and the notebook view show it.
+
+    Only its first characters or bytes are kept (bounded memory); the
+    preview is made when shown, so a frame nobody looks at costs little.
+    """
 
     sent: bool
     opcode: str
-    text: str
-    size: int
+    head: str | bytes  # the first _PREVIEW characters or bytes; "CODE 'reason'" for CLOSE
+    cut: bool  # the payload is longer than head
+    size: int  # bytes (text counted in UTF-8)
     time: float
+
+    @property
+    def text(self) -> str:
+        """The payload's start: text as its ``repr``, binary data in hex."""
+        head = self.head
+        if isinstance(head, str):
+            if self.opcode == "CLOSE":
+                return head
+            return repr(head + "…" if self.cut else head)
+        return head.hex(" ") + (" …" if self.cut else "")
+
+    def __str__(self) -> str:
+        """The frame log's line: ``> TEXT 'hello' [5 bytes]``, ``< CLOSE 1000 'bye'``."""
+        arrow = ">" if self.sent else "<"
+        if self.opcode == "CLOSE":
+            return f"{arrow} CLOSE {self.text}"
+        return f"{arrow} {self.opcode} {self.text} [{self.size} bytes]"
 
 
 class _SocketAdapter(logging.LoggerAdapter[logging.Logger]):
@@ -131,16 +152,6 @@ class _SocketAdapter(logging.LoggerAdapter[logging.Logger]):
     ) -> tuple[Any, MutableMapping[str, Any]]:
         extra = self.extra or {}
         return f"[ws#{extra['socket_id']} {extra['url']}] {msg}", kwargs
-
-
-def _preview(payload: str | bytes | memoryview) -> tuple[str, int]:
-    """A short repr of a payload and its size in bytes (text counted in UTF-8)."""
-    if isinstance(payload, str):
-        size = len(payload) if payload.isascii() else len(payload.encode("utf-8"))
-        shown = payload if len(payload) <= _PREVIEW else payload[:_PREVIEW] + "…"
-        return repr(shown), size
-    data = bytes(payload[:_PREVIEW])
-    return (data.hex(" ") + (" …" if len(payload) > _PREVIEW else "")), len(payload)
 
 
 class Recorder:
@@ -188,10 +199,18 @@ class Recorder:
 
     def frame(self, sent: bool, opcode: str, payload: str | bytes | memoryview) -> None:
         """A data, ping or pong frame was sent (queued) or received."""
-        text, size = _preview(payload)
+        head: str | bytes
+        if isinstance(payload, str):
+            size = len(payload) if payload.isascii() else len(payload.encode("utf-8"))
+            head, cut = payload[:_PREVIEW], len(payload) > _PREVIEW
+        else:
+            size = len(payload)
+            head, cut = bytes(payload[:_PREVIEW]), size > _PREVIEW
+        frame = Frame(sent, opcode, head, cut, size, time.time())
+        self.frames.append(frame)
         if self.log is not None:
-            self.log.debug("%s %s %s [%d bytes]", ">" if sent else "<", opcode, text, size)
-        self.frames.append(Frame(sent, opcode, text, size, time.time()))
+            # Formatted only if a handler writes it.
+            self.log.debug("%s", frame)
         if _subscribers:
             data = bytes(payload) if isinstance(payload, memoryview) else payload
             self._publish(
@@ -201,9 +220,10 @@ class Recorder:
     def close_frame(self, sent: bool, code: int | None, reason: str) -> None:
         """A Close frame was sent or received (``code`` None: an empty body)."""
         shown = "(no code)" if code is None else str(code)
+        frame = Frame(sent, "CLOSE", f"{shown} {reason!r}", False, 0, time.time())
+        self.frames.append(frame)
         if self.log is not None:
-            self.log.debug("%s CLOSE %s %r", ">" if sent else "<", shown, reason)
-        self.frames.append(Frame(sent, "CLOSE", f"{shown} {reason!r}", 0, time.time()))
+            self.log.debug("%s", frame)
         data = {"opcode": "CLOSE", "code": code, "reason": reason}
         self._publish("frame-sent" if sent else "frame-received", data)
 
