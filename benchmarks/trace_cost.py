@@ -4,9 +4,11 @@
 
 Runs the w3cws client of ``clients.py`` (pipelined 64 B messages, ping-pong)
 against the echo server of ``run.py``, each run in a fresh process, the
-variants interleaved and repeated, and prints the best and the median rate
-of each, with ratios to "off". Other load on the machine only ever slows a
-run down, so the best of many runs is the steadier figure:
+variants interleaved and repeated. For each it prints the client's CPU time
+per message (user + system, measured around the workload in the client
+process) and the rate, as medians, with ratios to "off". CPU time is the
+steadier figure on a busy machine: other load stretches wall-clock rates
+but hardly the CPU a run needs.
 
 - ``base``: the w3cws package found in ``DIR`` (say, an export of an older
   commit: ``git archive COMMIT w3cws | tar -x -C DIR``), to compare before
@@ -43,18 +45,22 @@ SETUP = {
         "log.setLevel(logging.DEBUG)"
     ),
 }
-WORKLOADS = {"pipelined": ("msg_per_s", 20000, 10000), "pingpong": ("rt_per_s", 3000, 1000)}
+# Workload -> (rate key, messages per run full, quick).
+WORKLOADS = {"pipelined": ("msg_per_s", 40000, 20000), "pingpong": ("rt_per_s", 6000, 3000)}
 
 
-def run_variant(variant: str, workload: str, url: str, count: int, base: str | None) -> float:
-    """One measurement in a fresh interpreter: the workload's rate."""
-    key = WORKLOADS[workload][0]
+def run_variant(
+    variant: str, workload: str, url: str, count: int, base: str | None
+) -> tuple[float, float]:
+    """One run in a fresh interpreter: (CPU µs per message, rate)."""
     code = "\n".join(
         [
-            "import runpy, sys",
+            "import runpy, sys, time, w3cws",
             SETUP[variant],
             f"sys.argv = ['clients.py', 'w3cws', {workload!r}, {url!r}, '--count', '{count}']",
+            "start = time.process_time()",
             f"runpy.run_path({os.path.join(HERE, 'clients.py')!r}, run_name='__main__')",
+            "print(time.process_time() - start, file=sys.stderr)",
         ]
     )
     env = dict(os.environ)
@@ -68,17 +74,19 @@ def run_variant(variant: str, workload: str, url: str, count: int, base: str | N
         env=env,
         cwd=HERE,
     )
-    return float(json.loads(done.stdout.strip().splitlines()[-1])[key])
+    rate = float(json.loads(done.stdout.strip().splitlines()[-1])[WORKLOADS[workload][0]])
+    cpu = float(done.stderr.strip().splitlines()[-1])
+    return cpu / count * 1e6, rate
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", help="a directory holding an older w3cws package")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     variants = [v for v in SETUP if v != "base" or args.base]
-    results: dict[tuple[str, str], list[float]] = {}
+    results: dict[tuple[str, str], list[tuple[float, float]]] = {}
     with EchoServer() as server:
         print(f"echo server: {server.name}")
         for repeat in range(args.repeats):
@@ -86,20 +94,20 @@ def main() -> None:
             order = variants[repeat % len(variants) :] + variants[: repeat % len(variants)]
             for workload, (_, full, quick) in WORKLOADS.items():
                 for variant in order:
-                    rate = run_variant(
-                        variant, workload, server.url, quick if args.quick else full, args.base
-                    )
-                    results.setdefault((workload, variant), []).append(rate)
+                    count = quick if args.quick else full
+                    result = run_variant(variant, workload, server.url, count, args.base)
+                    results.setdefault((workload, variant), []).append(result)
     for workload, (key, _, _) in WORKLOADS.items():
-        best_off = max(results[(workload, "off")])
-        median_off = statistics.median(results[(workload, "off")])
-        print(f"\n{workload} ({key}, {args.repeats} runs): best, ratio; median, ratio")
+        cpu_off = statistics.median(c for c, _ in results[(workload, "off")])
+        rate_off = statistics.median(r for _, r in results[(workload, "off")])
+        print(f"\n{workload}, medians of {args.repeats} runs:")
+        print(f"  {'variant':<11} {'CPU µs/msg':>10} {'ratio':>6}   {key:>10} {'ratio':>6}")
         for variant in variants:
-            rates = results[(workload, variant)]
-            best, median = max(rates), statistics.median(rates)
+            cpu = statistics.median(c for c, _ in results[(workload, variant)])
+            rate = statistics.median(r for _, r in results[(workload, variant)])
             print(
-                f"  {variant:<11} {best:>9.0f} {best / best_off:6.3f}"
-                f"   {median:>9.0f} {median / median_off:6.3f}"
+                f"  {variant:<11} {cpu:>10.2f} {cpu / cpu_off:6.3f}"
+                f"   {rate:>10.0f} {rate / rate_off:6.3f}"
             )
 
 

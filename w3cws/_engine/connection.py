@@ -540,7 +540,8 @@ class Connection:
                 buf += ws.send(close)
                 close_sent = True
                 if self.recorder is not None:
-                    self.recorder.close_frame(True, close.code, close.reason or "")
+                    code = None if close.code is None else int(close.code)
+                    self.recorder.close_frame(True, code, close.reason or "")
         return buf, sent_size, close_sent
 
     def _batch_written(self, sent_size: int, close_sent: bool) -> None:
