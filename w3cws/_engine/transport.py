@@ -193,12 +193,12 @@ async def open_stream(
         trio.BrokenResourceError: TLS handshake failure.
         ProxyError: the proxy was unreachable, refused, or broke the tunnel.
     """
-    context = ssl_context if ssl_context is not None else default_ssl_context()
     if proxy is not None:
-        return await _open_through(proxy, host, port, secure=secure, context=context)
+        return await _open_through(proxy, host, port, secure=secure, ssl_context=ssl_context)
     sock = await _connect_tcp(host, port)
     if not secure:
         return TCPStream(sock)
+    context = ssl_context if ssl_context is not None else default_ssl_context()
     return await _start_tls(_socket_stream(sock), host, context)
 
 
@@ -207,7 +207,7 @@ def _socket_stream(sock: socket.socket) -> trio.SocketStream:
 
 
 async def _open_through(
-    proxy: Proxy, host: str, port: int, *, secure: bool, context: ssl.SSLContext
+    proxy: Proxy, host: str, port: int, *, secure: bool, ssl_context: ssl.SSLContext | None
 ) -> ByteStream:
     """A stream to ``host:port`` through the tunnel of ``proxy``.
 
@@ -215,6 +215,10 @@ async def _open_through(
         ProxyError: anything that goes wrong before the tunnel is open.
         trio.BrokenResourceError: the TLS handshake with the target failed.
     """
+
+    def context() -> ssl.SSLContext:
+        return ssl_context if ssl_context is not None else default_ssl_context()
+
     try:
         sock = await _connect_tcp(proxy.host, proxy.port)
     except OSError as exc:
@@ -223,7 +227,7 @@ async def _open_through(
     try:
         if proxy.scheme == "https":
             try:
-                tunnel = await _start_tls(_socket_stream(sock), proxy.host, context)
+                tunnel = await _start_tls(_socket_stream(sock), proxy.host, context())
             except trio.BrokenResourceError as exc:
                 raise ProxyError(f"TLS to proxy {proxy} failed: {exc.__cause__ or exc}") from exc
         else:
@@ -240,7 +244,7 @@ async def _open_through(
     if not secure:
         return tunnel
     inner = _socket_stream(sock) if isinstance(tunnel, TCPStream) else tunnel
-    return await _start_tls(inner, host, context)
+    return await _start_tls(inner, host, context())
 
 
 def describe_os_error(exc: OSError) -> str:
