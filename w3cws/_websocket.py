@@ -18,8 +18,7 @@ import re
 import ssl
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from http.cookiejar import CookieJar
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 import trio
 
@@ -37,6 +36,9 @@ from w3cws._engine.proxy import Proxy, parse_proxy, proxy_for
 from w3cws._loop.hosts import start_connection
 from w3cws._loop.wait import EventWatcher, wait_for_event
 from w3cws._url import WebSocketURL, parse_websocket_url
+
+if TYPE_CHECKING:
+    from http.cookiejar import CookieJar
 
 __all__ = ["WebSocket"]
 
@@ -206,8 +208,12 @@ class WebSocket(EventTarget):
                 or not 0 < seconds <= _MAX_SECONDS
             ):
                 raise ValueError(f"{name} must be a number of seconds > 0, not {seconds!r}")
-        if cookies is not None and not isinstance(cookies, CookieJar):
-            raise TypeError("cookies must be an http.cookiejar.CookieJar or None")
+        if cookies is not None:
+            # Imported only when used: http.cookiejar brings urllib.request along.
+            from http.cookiejar import CookieJar
+
+            if not isinstance(cookies, CookieJar):
+                raise TypeError("cookies must be an http.cookiejar.CookieJar or None")
         options = ConnectOptions(
             protocols=offered,
             headers=_check_headers(headers),

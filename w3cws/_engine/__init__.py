@@ -10,12 +10,13 @@ from __future__ import annotations
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
-from http.cookiejar import CookieJar
 from typing import TYPE_CHECKING, Protocol
 
 from w3cws._engine import limits
 
 if TYPE_CHECKING:
+    from http.cookiejar import CookieJar
+
     from w3cws._engine.proxy import Proxy
 
 __all__ = ["ConnectOptions", "EngineListener"]

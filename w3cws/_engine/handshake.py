@@ -28,7 +28,6 @@ from wsproto.connection import ConnectionType
 from wsproto.extensions import Extension
 
 from w3cws._engine import ConnectOptions, limits
-from w3cws._engine.cookies import cookie_header, store_cookies
 from w3cws._engine.deflate import ChromiumDeflate
 from w3cws._engine.fastpath import FastClientConnection
 from w3cws._engine.tap import InboundTap
@@ -204,6 +203,10 @@ class OpeningHandshake:
         if options.origin is not None:
             headers.append((b"Origin", options.origin.encode("latin-1")))
         if options.cookies is not None:
+            # Imported here: http.cookiejar brings urllib.request along, a
+            # cost only sockets with cookies= should pay.
+            from w3cws._engine.cookies import cookie_header
+
             cookie = cookie_header(options.cookies, url)
             if cookie is not None:
                 headers.append((b"Cookie", cookie))
@@ -258,6 +261,8 @@ class OpeningHandshake:
             raise HandshakeFailed(f"the server answered with HTTP status {status}")
         if self._options.cookies is not None:
             # Fetch "HTTP-network fetch": the response's Set-Cookie goes to the jar.
+            from w3cws._engine.cookies import store_cookies
+
             store_cookies(self._options.cookies, self._url, fields.get(b"set-cookie", []))
         # What came after the head are the first frames.
         return self._check(fields, bytes(buffer[head_size:]))
