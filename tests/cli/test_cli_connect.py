@@ -28,8 +28,9 @@ OPEN_LINE = (
 
 async def test_piped_lines_are_sent_then_end_of_input_closes_with_1000(any_cli: Cli) -> None:
     # The slow handshake lets the CLI read all of stdin while CONNECTING: the
-    # lines wait for open, then go out in order, then the close.
-    async with serve(Behavior(handshake_delay=0.3)) as server:
+    # lines wait for open, then go out in order, then the close. (0.3 s was
+    # too short on a loaded machine: the lines then went out after open.)
+    async with serve(Behavior(handshake_delay=1.5)) as server:
         result = await trio.to_thread.run_sync(
             lambda: any_cli.run("connect", server.url + "/pipe", stdin="hello\nwörld\r\nlast")
         )

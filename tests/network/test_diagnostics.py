@@ -225,9 +225,11 @@ async def test_repr_html_without_recording() -> None:
     assert ws.readyState == w3cws.WebSocket.CLOSED
 
 
-def test_repr_html_hides_credentials() -> None:
+async def test_repr_html_hides_credentials() -> None:
     ws = WebSocket("ws://user:secret@127.0.0.1:1/", proxy=None)
     view = ws._repr_html_()
     assert "secret" not in view
     assert "ws://127.0.0.1:1/" in view
     ws.close()
+    with trio.fail_after(5):
+        await ws.wait_for("close")

@@ -34,7 +34,12 @@ async def failure_line(caplog: pytest.LogCaptureFixture, url: str, **kwargs: Any
     await r.wait_closed()
     assert r.types[-2:] == ["error", "close"]
     assert r.events[-1] == ("close", 1006, False)
-    lines = [rec for rec in caplog.records if rec.name == "w3cws.connection"]
+    mine = f"WebSocket connection to {ws.url!r} "
+    lines = [
+        rec
+        for rec in caplog.records
+        if rec.name == "w3cws.connection" and rec.getMessage().startswith(mine)
+    ]
     assert [rec.levelno for rec in lines] == [logging.WARNING]
     return lines[0].getMessage()
 
