@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 from functools import partial
 
@@ -240,3 +241,29 @@ async def test_https_proxy_certificate_is_verified(
         f"TLS to proxy {proxy.url} failed: "
     )
     assert "certificate verify failed" in message
+
+
+@pytest.mark.parametrize("scheme", ["http", "socks5", "socks5h"])
+async def test_ipv6_target_through_proxy(scheme: str) -> None:
+    # CONNECT [::1]:port, and the SOCKS5 IPv6 address type.
+    async with serve(host="::1") as server, pproxy(scheme.rstrip("h")) as proxy:
+        url = proxy.url.replace("socks5://", f"{scheme}://")
+        events = await echo_through(url, server.url + "/")
+        assert events[:2] == [("open",), ("message", "hello")]
+        line = await proxy.wait_for_tunnel(server.port)
+        assert "::1" in line
+
+
+async def test_bad_proxy_in_the_environment_is_a_value_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ALL_PROXY", "gopher://proxy.example:70")
+    with pytest.raises(
+        ValueError, match=re.escape("'gopher://proxy.example:70' has an unsupported")
+    ):
+        WebSocket("ws://127.0.0.1:1/")
+    # No environment lookup when the argument says where to go.
+    ws = WebSocket("ws://127.0.0.1:1/", proxy=None)
+    ws.close()
+    with trio.fail_after(5):
+        await ws.wait_for("close")
