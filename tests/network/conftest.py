@@ -14,6 +14,7 @@ targets alike.
 from __future__ import annotations
 
 import re
+import socket
 import ssl
 import subprocess
 import sys
@@ -201,3 +202,13 @@ async def pproxy(
         with trio.CancelScope(shield=True):
             await process.wait()
             await stdout.aclose()
+
+
+class FailingResolver(trio.abc.HostnameResolver):
+    """DNS that knows no name, so the test needs no network."""
+
+    async def getaddrinfo(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    async def getnameinfo(self, sockaddr: Any, flags: int) -> Any:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")

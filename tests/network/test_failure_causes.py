@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -23,7 +22,7 @@ import trio.testing
 from w3cws import WebSocket
 from w3cws.testing import Behavior, serve
 
-from .conftest import Tls, record
+from .conftest import FailingResolver, Tls, record
 
 
 async def failure_line(caplog: pytest.LogCaptureFixture, url: str, **kwargs: Any) -> str:
@@ -84,16 +83,6 @@ async def test_refused(caplog: pytest.LogCaptureFixture) -> None:
     assert (
         line == f"WebSocket connection to 'ws://127.0.0.1:{port}/chat' failed: connection refused"
     )
-
-
-class FailingResolver(trio.abc.HostnameResolver):
-    """DNS that knows no name, so the test needs no network."""
-
-    async def getaddrinfo(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-
-    async def getnameinfo(self, sockaddr: Any, flags: int) -> Any:
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
 
 async def test_dns_failure(caplog: pytest.LogCaptureFixture) -> None:

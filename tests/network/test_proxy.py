@@ -20,7 +20,7 @@ from websockets.asyncio.server import serve as ws_serve
 from w3cws import WebSocket
 from w3cws.testing import serve
 
-from .conftest import Tls, pproxy, record
+from .conftest import FailingResolver, Tls, pproxy, record
 
 
 async def echo_through(proxy_url: str, target_url: str, **kwargs: object) -> list[object]:
@@ -267,3 +267,19 @@ async def test_bad_proxy_in_the_environment_is_a_value_error(
     ws.close()
     with trio.fail_after(5):
         await ws.wait_for("close")
+
+
+async def test_socks5_resolves_the_name_here(caplog: pytest.LogCaptureFixture) -> None:
+    # socks5 (not socks5h): a name that does not resolve here fails as DNS
+    # does, before the proxy is asked; socks5h leaves the name to the proxy.
+    previous = trio.socket.set_custom_hostname_resolver(FailingResolver())
+    try:
+        async with pproxy("socks5") as proxy:
+            message = await expect_failure(caplog, "ws://no-such-host.test/", proxy.url)
+            assert not proxy.tunnels()
+    finally:
+        trio.socket.set_custom_hostname_resolver(previous)
+    assert message == (
+        "WebSocket connection to 'ws://no-such-host.test/' failed: "
+        "DNS lookup failed (Name or service not known)"
+    )

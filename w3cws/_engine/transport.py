@@ -234,6 +234,8 @@ async def _open_through(
             tunnel = TCPStream(sock)
         try:
             await open_tunnel(tunnel, proxy, host, port)
+        except socket.gaierror:
+            raise  # the target's name, resolved here for socks4 and socks5
         except (OSError, trio.BrokenResourceError) as exc:
             raise ProxyError(f"proxy {proxy} dropped the connection: {exc}") from exc
     except BaseException:
