@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -233,3 +234,20 @@ async def test_repr_html_hides_credentials() -> None:
     ws.close()
     with trio.fail_after(5):
         await ws.wait_for("close")
+
+
+async def test_a_notebook_keeps_the_last_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    # In a notebook (IPython loaded) sockets keep their last frames for the
+    # view, with no subscriber and the frame log off.
+    monkeypatch.setitem(sys.modules, "IPython", types.ModuleType("IPython"))
+    async with serve() as server:
+        ws = WebSocket(server.url + "/")
+        r = record(ws)
+        await r.wait_open()
+        ws.send(b"\x00\xff")
+        await r.wait_messages(1)
+        ws.close(1000)
+        await r.wait_closed()
+    view = ws._repr_html_()
+    assert "<td>BINARY</td><td><code>00 ff</code></td><td>2</td>" in view
+    assert view.count("<td>CLOSE</td><td><code>1000 &#x27;&#x27;</code></td>") == 2
