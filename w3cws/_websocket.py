@@ -138,7 +138,8 @@ class WebSocket(EventTarget):
             ``"socks5://…"``, ``"socks5h://…"`` or ``"socks4://…"``;
             ``None`` connects directly; ``True`` (the
             default) reads ``https_proxy`` (wss) or ``http_proxy`` (ws), then
-            ``all_proxy``, and ``no_proxy`` from the environment.
+            ``all_proxy``, and ``no_proxy`` from the environment; loopback
+            hosts are reached directly, as in Chromium.
         cookies: an :class:`http.cookiejar.CookieJar`: the handshake sends
             its cookies for the URL's http(s) equivalent and stores the
             response's ``Set-Cookie`` in it.

@@ -261,7 +261,7 @@ async def test_bad_proxy_in_the_environment_is_a_value_error(
     with pytest.raises(
         ValueError, match=re.escape("'gopher://proxy.example:70' has an unsupported")
     ):
-        WebSocket("ws://127.0.0.1:1/")
+        WebSocket("ws://example.test/")
     # No environment lookup when the argument says where to go.
     ws = WebSocket("ws://127.0.0.1:1/", proxy=None)
     ws.close()

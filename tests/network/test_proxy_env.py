@@ -62,6 +62,7 @@ def test_bad_proxy_urls(url: str, error: str) -> None:
         ({}, False, None),
         ({"http_proxy": "http://a:1", "no_proxy": "example.org"}, False, None),
         ({"http_proxy": "http://a:1", "NO_PROXY": "*"}, False, None),
+        ({"http_proxy": "http://a:1", "no_proxy": "<-loopback>"}, False, "http://a:1"),
     ],
 )
 def test_proxy_from_environment(
@@ -69,6 +70,22 @@ def test_proxy_from_environment(
 ) -> None:
     found = proxy_for("example.org", 443 if secure else 80, secure=secure, environ=environ)
     assert (None if found is None else str(found)) == expected
+
+
+@pytest.mark.parametrize(
+    "host", ["localhost", "LOCALHOST.", "app.localhost", "127.0.0.1", "127.9.8.7", "::1"]
+)
+def test_loopback_is_never_proxied_unless_asked(host: str) -> None:
+    # Chromium's implicit bypass rules, and its "<-loopback>" that removes them.
+    environ = {"all_proxy": "socks5://p:1"}
+    assert proxy_for(host, 80, secure=False, environ=environ) is None
+    environ["no_proxy"] = "example.org, <-loopback>"
+    assert str(proxy_for(host, 80, secure=False, environ=environ)) == "socks5://p:1"
+
+
+@pytest.mark.parametrize("host", ["localhost.example", "128.0.0.1", "::2", "mylocalhost"])
+def test_other_hosts_are_not_loopback(host: str) -> None:
+    assert str(proxy_for(host, 80, secure=False, environ={"all_proxy": "p:1"})) == "http://p:1"
 
 
 @pytest.mark.parametrize(
@@ -98,6 +115,7 @@ def test_proxy_from_environment(
         ("10.1.2.3", 80, "example.org", False),
         ("example.org", 80, "10.0.0.0/8", False),
         ("example.org", 80, "", False),
+        ("example.org", 80, "<-loopback>", False),
     ],
 )
 def test_no_proxy(host: str, port: int, no_proxy: str, expected: bool) -> None:
@@ -114,6 +132,8 @@ def test_constructor_checks_the_proxy_argument() -> None:
 async def test_environment_proxy_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     async with serve() as server, pproxy("http") as proxy:
         monkeypatch.setenv("http_proxy", proxy.url)
+        # Loopback would be reached directly; Chromium's rule takes that away.
+        monkeypatch.setenv("no_proxy", "<-loopback>")
         r = record(WebSocket(server.url + "/"))
         await r.wait_open()
         r.ws.close()
@@ -126,9 +146,10 @@ async def test_direct_despite_the_environment(how: str, monkeypatch: pytest.Monk
     async with serve() as server, pproxy("socks5") as proxy:
         monkeypatch.setenv("ALL_PROXY", proxy.url)
         if how == "no_proxy":
-            monkeypatch.setenv("no_proxy", f"localhost,127.0.0.0/8:{server.port}")
+            monkeypatch.setenv("no_proxy", f"<-loopback>,localhost,127.0.0.0/8:{server.port}")
             ws = WebSocket(server.url + "/")
         else:
+            monkeypatch.setenv("no_proxy", "<-loopback>")
             ws = WebSocket(server.url + "/", proxy=None)
         r = record(ws)
         await r.wait_open()

@@ -117,15 +117,38 @@ def proxy_for(
 
     ``wss`` reads ``https_proxy``, ``ws`` reads ``http_proxy``, either falls
     back to ``all_proxy``; ``no_proxy`` lists the hosts to reach directly.
+    As in Chromium, loopback hosts (``localhost``, ``*.localhost``,
+    ``127.0.0.0/8``, ``::1``) are always reached directly, unless
+    ``no_proxy`` holds Chromium's ``<-loopback>``.
 
     Raises:
         ValueError: the variable holds a URL that is not a usable proxy.
     """
     env = os.environ if environ is None else environ
     value = _env(env, "https_proxy" if secure else "http_proxy") or _env(env, "all_proxy")
-    if value is None or bypasses(host, port, _env(env, "no_proxy") or ""):
+    if value is None:
+        return None
+    no_proxy = _env(env, "no_proxy") or ""
+    if _LOOPBACK_RULE not in no_proxy.lower().replace(",", " ").split() and is_loopback(host):
+        return None
+    if bypasses(host, port, no_proxy):
         return None
     return parse_proxy(value)
+
+
+# Chromium's bypass rule that takes away the implicit loopback bypass.
+_LOOPBACK_RULE = "<-loopback>"
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost``, a name under ``.localhost``, or a loopback IP address."""
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def bypasses(host: str, port: int, no_proxy: str) -> bool:
@@ -143,6 +166,8 @@ def bypasses(host: str, port: int, no_proxy: str) -> bool:
         address = None
     for raw in no_proxy.replace(",", " ").split():
         entry = raw.lower()
+        if entry == _LOOPBACK_RULE:
+            continue
         if entry == "*":
             return True
         entry, entry_port = _split_port(entry)
