@@ -12,7 +12,14 @@ import w3cws
 SURFACE = Path(__file__).resolve().parents[2] / "shared" / "w3c-surface.md"
 # Python conveniences beside the contract (w3c-surface.md allows extras),
 # and the event loop additions listed at its end.
-EXTRAS = {"CloseCode", "CloseCodeInfo", "describe_close_code", "__version__"}
+EXTRAS = {
+    "CloseCode",
+    "CloseCodeInfo",
+    "describe_close_code",
+    "__version__",
+    "subscribe_trace",
+    "TraceEvent",
+}
 EVENT_LOOP = {
     "CustomEvent",
     "clearInterval",

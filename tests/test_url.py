@@ -89,7 +89,12 @@ def _url(*fields: *_Fields) -> WebSocketURL:
         # Leading/trailing C0 controls and spaces are trimmed; tabs/newlines removed.
         ("  ws://h/a\tb\n ", _url("ws://h/ab", "h", 80, None, "/ab", "h", "ws://h")),
         # Credentials stay in href but not in the host or origin.
-        ("ws://u:p@h:81/", _url("ws://u:p@h:81/", "h", 81, 81, "/", "h:81", "ws://h:81")),
+        (
+            "ws://u:p@h:81/",
+            dataclasses.replace(
+                _url("ws://u:p@h:81/", "h", 81, 81, "/", "h:81", "ws://h:81"), userinfo="u:p"
+            ),
+        ),
         # Dot segments are resolved.
         ("ws://h/a/../b/./c", _url("ws://h/b/c", "h", 80, None, "/b/c", "h", "ws://h")),
         # Bad ports are not this step's business (Fetch fails the connection later).

@@ -17,6 +17,7 @@ from w3cws._dom.dom_exception import (
 )
 from w3cws._dom.event import CloseEvent, CustomEvent, Event, MessageEvent
 from w3cws._dom.event_target import EventTarget
+from w3cws._engine.diagnostics import TraceEvent, subscribe_trace
 from w3cws._loop.api import (
     clearInterval,
     clearTimeout,
@@ -43,6 +44,7 @@ __all__ = [
     "InvalidStateError",
     "MessageEvent",
     "SyntaxError",
+    "TraceEvent",
     "WebSocket",
     "__version__",
     "clearInterval",
@@ -52,4 +54,5 @@ __all__ = [
     "run",
     "setInterval",
     "setTimeout",
+    "subscribe_trace",
 ]

@@ -30,6 +30,7 @@ import trio
 
 from w3cws import Blob, CloseEvent, DOMException, Event, MessageEvent, WebSocket, __version__
 from w3cws._checks import check_close_arguments
+from w3cws._engine import diagnostics
 from w3cws.testing import (
     Action,
     Behavior,
@@ -313,6 +314,15 @@ def _run_connect(args: argparse.Namespace) -> int:
 async def _connect(
     args: argparse.Namespace, close_code: int | None, close_reason: str | None
 ) -> int:
+    if args.verbose:
+        diagnostics.print_frames(sys.stderr)
+    with diagnostics.capture_failures() as causes:
+        return await _connect_and_run(args, close_code, close_reason, causes)
+
+
+async def _connect_and_run(
+    args: argparse.Namespace, close_code: int | None, close_reason: str | None, causes: list[str]
+) -> int:
     try:
         ws = WebSocket(
             args.url,
@@ -334,7 +344,9 @@ async def _connect(
     if client.interrupted:
         return EXIT_INTERRUPTED
     if not client.opened:
-        raise _CliError(f"could not connect to {ws.url}")
+        raise _CliError(causes[-1] if causes else f"could not connect to {ws.url}")
+    if causes:
+        print(f"w3cws: {causes[-1]}", file=sys.stderr, flush=True)
     return EXIT_OK if client.clean else EXIT_FAILURE
 
 
@@ -564,6 +576,12 @@ def _build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--origin", help="value of the Origin header (none by default)")
     connect.add_argument(
         "--no-deflate", action="store_true", help="do not offer permessage-deflate"
+    )
+    connect.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print the handshake and every frame sent (>) and received (<) on stderr",
     )
     connect.add_argument(
         "--close",

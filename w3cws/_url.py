@@ -42,6 +42,8 @@ class WebSocketURL:
         host_header: Value of the ``Host`` header: the URL's host (IPv6 in
             brackets) with ``:port`` only when the port is explicit.
         origin: Serialization of the URL's origin, e.g. ``"ws://h:8080"``.
+        userinfo: ``user:password`` as in the URL (percent-encoded), or "";
+            the handshake answers a ``401`` with it (HTTP authentication).
     """
 
     href: str
@@ -52,6 +54,7 @@ class WebSocketURL:
     resource_name: str
     host_header: str
     origin: str
+    userinfo: str = ""
 
 
 def parse_websocket_url(url: str, base_url: str | None = None) -> WebSocketURL:
@@ -135,6 +138,7 @@ def parse_websocket_url(url: str, base_url: str | None = None) -> WebSocketURL:
         host_header=host_and_port,
         # The tuple origin of a ws/wss URL: scheme, host and non-default port.
         origin=scheme + "://" + host_and_port,
+        userinfo=authority.rpartition("@")[0],
     )
 
 

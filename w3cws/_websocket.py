@@ -20,7 +20,7 @@ import re
 import ssl
 import threading
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import trio
 
@@ -33,9 +33,14 @@ from w3cws._dom.event_target import EventTarget
 from w3cws._dom.webidl import usv_string
 from w3cws._engine import ConnectOptions, limits
 from w3cws._engine.connection import Connection
+from w3cws._engine.diagnostics import render_html, shown_url
+from w3cws._engine.proxy import Proxy, parse_proxy, proxy_for
 from w3cws._loop.hosts import start_connection
 from w3cws._loop.wait import EventWatcher, wait_for_event
-from w3cws._url import parse_websocket_url
+from w3cws._url import WebSocketURL, parse_websocket_url
+
+if TYPE_CHECKING:
+    from http.cookiejar import CookieJar
 
 __all__ = ["WebSocket"]
 
@@ -93,6 +98,17 @@ def _check_headers(
     return tuple(checked)
 
 
+def _choose_proxy(proxy: str | Literal[True] | None, url: WebSocketURL) -> Proxy | None:
+    """The ``proxy=`` argument as a proxy, or None for a direct connection."""
+    if proxy is None:
+        return None
+    if proxy is True:
+        return proxy_for(url.host, url.port, secure=url.secure)
+    if not isinstance(proxy, str):
+        raise TypeError(f"proxy must be a URL str, None or True, not {proxy!r}")
+    return parse_proxy(proxy)
+
+
 class WebSocket(EventTarget):
     """A WebSocket, as ``new WebSocket(url, protocols)`` in a browser.
 
@@ -120,6 +136,15 @@ class WebSocket(EventTarget):
         tcp_close_timeout: seconds to wait for the server to close TCP after
             the closing handshake.
         open_timeout: seconds allowed for TCP, TLS and the opening handshake.
+        proxy: ``"http://[user:pass@]host:port"``, ``"https://…"``,
+            ``"socks5://…"``, ``"socks5h://…"`` or ``"socks4://…"``;
+            ``None`` connects directly; ``True`` (the
+            default) reads ``https_proxy`` (wss) or ``http_proxy`` (ws), then
+            ``all_proxy``, and ``no_proxy`` from the environment; loopback
+            hosts are reached directly, as in Chromium.
+        cookies: an :class:`http.cookiejar.CookieJar`: the handshake sends
+            its cookies for the URL's http(s) equivalent and stores the
+            response's ``Set-Cookie`` in it.
 
     Raises:
         SyntaxError: (``w3cws.SyntaxError``) a bad URL or protocol list.
@@ -153,6 +178,8 @@ class WebSocket(EventTarget):
         close_timeout: float = limits.CLOSE_TIMEOUT,
         tcp_close_timeout: float = limits.TCP_CLOSE_TIMEOUT,
         open_timeout: float = limits.OPEN_TIMEOUT,
+        proxy: str | Literal[True] | None = True,
+        cookies: CookieJar | None = None,
     ) -> None:
         super().__init__()
         # WS §3.1 constructor steps 1-5: parse, map http(s), check scheme and fragment.
@@ -184,6 +211,12 @@ class WebSocket(EventTarget):
                 or not 0 < seconds <= _MAX_SECONDS
             ):
                 raise ValueError(f"{name} must be a number of seconds > 0, not {seconds!r}")
+        if cookies is not None:
+            # Imported only when used: http.cookiejar brings urllib.request along.
+            from http.cookiejar import CookieJar
+
+            if not isinstance(cookies, CookieJar):
+                raise TypeError("cookies must be an http.cookiejar.CookieJar or None")
         options = ConnectOptions(
             protocols=offered,
             headers=_check_headers(headers),
@@ -195,6 +228,8 @@ class WebSocket(EventTarget):
             close_timeout=float(close_timeout),
             tcp_close_timeout=float(tcp_close_timeout),
             open_timeout=float(open_timeout),
+            proxy=_choose_proxy(proxy, parsed),
+            cookies=cookies,
         )
         # Step 8: store the URL record; per-object state of WS §3.1.
         self._url = parsed
@@ -399,6 +434,19 @@ class WebSocket(EventTarget):
         # The hosting run ended (page unload): CLOSED, and no further events.
         self._set_state(3)
         self._watcher.discarded()
+
+    def _repr_html_(self) -> str:
+        """The notebook view: URL (without credentials), state, protocol,
+        extensions, bufferedAmount and the last frames."""
+        recorder = self._connection.recorder
+        return render_html(
+            url=shown_url(self._url),
+            state=self._ready_state,
+            protocol=self._protocol,
+            extensions=self._extensions,
+            buffered_amount=self._buffered_amount,
+            frames=None if recorder is None else recorder.frames,
+        )
 
     def __repr__(self) -> str:
         states = ("CONNECTING", "OPEN", "CLOSING", "CLOSED")

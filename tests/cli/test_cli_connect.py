@@ -8,6 +8,10 @@ of input the CLI closes, and, as in a browser, messages arriving after
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
+import re
 import signal
 
 import pytest
@@ -24,8 +28,9 @@ OPEN_LINE = (
 
 async def test_piped_lines_are_sent_then_end_of_input_closes_with_1000(any_cli: Cli) -> None:
     # The slow handshake lets the CLI read all of stdin while CONNECTING: the
-    # lines wait for open, then go out in order, then the close.
-    async with serve(Behavior(handshake_delay=0.3)) as server:
+    # lines wait for open, then go out in order, then the close. (0.3 s was
+    # too short on a loaded machine: the lines then went out after open.)
+    async with serve(Behavior(handshake_delay=1.5)) as server:
         result = await trio.to_thread.run_sync(
             lambda: any_cli.run("connect", server.url + "/pipe", stdin="hello\nwörld\r\nlast")
         )
@@ -165,14 +170,64 @@ def test_refused_connection_is_one_error_line(any_cli: Cli) -> None:
     url = f"ws://127.0.0.1:{closed_port()}/"
     result = any_cli.run("connect", url)
     assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr == f"w3cws: error: could not connect to {url}\n"
+    assert result.stderr == (
+        f"w3cws: error: WebSocket connection to '{url}' failed: connection refused\n"
+    )
 
 
 async def test_rejected_handshake_is_one_error_line(cli: Cli) -> None:
     async with serve(Behavior(reject=403)) as server:
         result = await trio.to_thread.run_sync(lambda: cli.run("connect", server.url))
     assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr == f"w3cws: error: could not connect to {server.url}/\n"
+    assert result.stderr == (
+        f"w3cws: error: WebSocket connection to '{server.url}/' failed: "
+        "opening handshake failed: the server answered with HTTP status 403\n"
+    )
+
+
+async def test_verbose_prints_the_frames(cli: Cli) -> None:
+    async with serve() as server:
+        result = await trio.to_thread.run_sync(
+            lambda: cli.run("connect", "-v", server.url + "/v", stdin="hello\n")
+        )
+    assert result.returncode == 0
+    frames = [line.split("] ", 1)[1] for line in result.stderr.splitlines()]
+    # End of input closes at once: the echo may cross our Close on the wire.
+    assert frames[:3] == ["> GET /v HTTP/1.1", "< HTTP 101", "> TEXT 'hello' [5 bytes]"]
+    assert sorted(frames[3:]) == ["< CLOSE 1000 ''", "< TEXT 'hello' [5 bytes]", "> CLOSE 1000 ''"]
+
+
+async def test_a_failure_after_open_prints_its_cause(cli: Cli) -> None:
+    async def masked_frame(stream: trio.SocketStream) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += await stream.receive_some(4096)
+        key = re.search(rb"(?i)sec-websocket-key: *(\S+)", request)
+        assert key is not None
+        accept = base64.b64encode(
+            hashlib.sha1(key[1] + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()
+        )
+        await stream.send_all(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+            # A masked frame from a server (RFC 6455 §5.1): the client fails with 1002.
+            b"\x81\x82abcd\x09\x0b"
+        )
+        with trio.move_on_after(TIMEOUT):
+            while await stream.receive_some(4096):
+                pass
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(
+            functools.partial(trio.serve_tcp, masked_frame, 0, host="127.0.0.1")
+        )
+        url = f"ws://127.0.0.1:{listeners[0].socket.getsockname()[1]}/"
+        result = await trio.to_thread.run_sync(lambda: cli.run("connect", url))
+        nursery.cancel_scope.cancel()
+    assert result.stderr == (
+        f"w3cws: WebSocket connection to '{url}' failed: protocol error: "
+        "client received unexpected masked frame (w3cws sent close code 1002)\n"
+    )
 
 
 def test_bad_url_is_a_usage_error(any_cli: Cli) -> None:

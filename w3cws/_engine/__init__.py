@@ -10,9 +10,14 @@ from __future__ import annotations
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from w3cws._engine import limits
+
+if TYPE_CHECKING:
+    from http.cookiejar import CookieJar
+
+    from w3cws._engine.proxy import Proxy
 
 __all__ = ["ConnectOptions", "EngineListener"]
 
@@ -53,3 +58,6 @@ class ConnectOptions:
     close_timeout: float = limits.CLOSE_TIMEOUT
     tcp_close_timeout: float = limits.TCP_CLOSE_TIMEOUT
     open_timeout: float = limits.OPEN_TIMEOUT
+    # The proxy to tunnel through (already looked up in the environment), or None.
+    proxy: Proxy | None = None
+    cookies: CookieJar | None = None

@@ -39,9 +39,15 @@ from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, T
 from wsproto.utilities import LocalProtocolError
 
 from w3cws._checks import is_bad_port
-from w3cws._engine import ConnectOptions, EngineListener, limits
+from w3cws._engine import ConnectOptions, EngineListener, diagnostics, limits
 from w3cws._engine.fastpath import FastClientConnection
-from w3cws._engine.handshake import HandshakeFailed, Opened, OpeningHandshake
+from w3cws._engine.handshake import (
+    AuthenticationRequired,
+    HandshakeFailed,
+    Opened,
+    OpeningHandshake,
+)
+from w3cws._engine.proxy import ProxyError
 from w3cws._engine.tap import InboundTap
 from w3cws._engine.transport import ByteStream, ConnectingTurn, TCPStream, open_stream
 from w3cws._url import WebSocketURL
@@ -130,12 +136,19 @@ class Connection:
         self._parts: list[str | bytes | bytearray] = []
         # Code and reason of the first Close frame received (RFC 6455 §7.1.5).
         self._received_close: tuple[int, str] | None = None
+        # Why the connection failed, for the console-like WARNING.
+        self._cause: str | None = None
+        # Frame log, trace and notebook view (WebSocket._repr_html_ reads
+        # its last frames): None when nothing records.
+        self.recorder = diagnostics.recorder_for(listener, self.id, diagnostics.shown_url(url))
 
     # -- called by the WebSocket (synchronously, from any task of the run) --
 
     def send(self, data: str | bytes | memoryview, size: int) -> None:
         """Queue one message; ``str`` goes as text, anything else as binary."""
         self._outbox.append((data, size))
+        if self.recorder is not None:
+            self.recorder.frame(True, "TEXT" if type(data) is str else "BINARY", data)
         if not self._in_dispatch:
             self._wake_writer()
 
@@ -165,6 +178,7 @@ class Connection:
             await self._run()
         except Exception:
             _log.exception("[%d] unexpected internal error; failing the connection", self.id)
+            self._cause = "internal error in w3cws (traceback logged on w3cws.engine)"
             self._failing = True
             await self._close_stream()
             self._report_closed()
@@ -184,7 +198,7 @@ class Connection:
         # Fetch "port blocking": a bad port is a network error, so the
         # connection fails (WS §2.2) instead of the constructor throwing.
         if is_bad_port(url.explicit_port):
-            _log.info("[%d] port %s is blocked (Fetch bad port)", self.id, url.explicit_port)
+            self._cause = f"port {url.explicit_port} is blocked (Fetch bad port)"
             await trio.lowlevel.checkpoint()
             self._failing = True
             self._report_closed()
@@ -199,9 +213,21 @@ class Connection:
             if self._aborted:
                 raise HandshakeFailed("close() was called while connecting")
             if scope.cancelled_caught:
-                raise HandshakeFailed("opening handshake timed out")
-        except (HandshakeFailed, OSError, trio.BrokenResourceError, ssl.SSLError) as exc:
-            _log.info("[%d] connection failed: %s", self.id, str(exc) or type(exc).__name__)
+                raise TimeoutError(
+                    f"not open after {self._options.open_timeout:g} s (open_timeout)"
+                )
+        except (
+            HandshakeFailed,
+            OSError,
+            trio.BrokenResourceError,
+            ssl.SSLError,
+            ProxyError,
+        ) as exc:
+            self._cause = (
+                "close() was called before the connection was established"
+                if self._aborted
+                else diagnostics.describe_failure(exc)
+            )
             self._failing = True
             await self._close_stream()
             self._report_closed()
@@ -232,16 +258,25 @@ class Connection:
 
     async def _open(self) -> Opened:
         """TCP, TLS, and the opening handshake (WS §2.2, RFC 6455 §4.1)."""
-        url = self._url
-        self._stream = stream = await open_stream(
-            url.host, url.port, secure=url.secure, ssl_context=self._options.ssl_context
-        )
-        handshake = OpeningHandshake(url, self._options, self._options.max_handshake_size)
-        await stream.send_all(handshake.request)
+        url, options = self._url, self._options
+        authorization = None
         while True:
-            opened = handshake.receive(await stream.receive_some(limits.RECEIVE_SIZE))
-            if opened is not None:
-                return opened
+            self._stream = stream = await open_stream(
+                url.host,
+                url.port,
+                secure=url.secure,
+                ssl_context=options.ssl_context,
+                proxy=options.proxy,
+            )
+            handshake = OpeningHandshake(
+                url, options, options.max_handshake_size, authorization, self.recorder
+            )
+            try:
+                return await handshake.exchange(stream)
+            except AuthenticationRequired as exc:
+                # A 401 answered once with the URL's credentials, in a new request.
+                authorization = exc.authorization
+                await self._close_stream()
 
     # -- reading --
 
@@ -284,11 +319,14 @@ class Connection:
         this task: an echo costs no switch to the writer task.
         """
         on_message = self._listener._on_message
+        recorder = self.recorder
         self._in_dispatch = True
         try:
             for event in ws.items() if type(ws) is FastClientConnection else ws.events():
                 if type(event) is str or type(event) is bytes:
                     # The fast path hands whole messages over as they are.
+                    if recorder is not None:
+                        recorder.frame(False, "TEXT" if type(event) is str else "BINARY", event)
                     on_message(event)
                 elif type(event) is CloseConnection:
                     # What listeners queued goes out with the Close echo, in
@@ -318,9 +356,19 @@ class Connection:
                 chunk = "".join(parts) if isinstance(chunk, str) else b"".join(parts)  # type: ignore[arg-type]
                 parts.clear()
             # A whole message: one "message received" step (WS §4).
-            self._listener._on_message(bytes(chunk) if isinstance(chunk, bytearray) else chunk)
-        elif isinstance(event, Ping) and ws.state is ConnectionState.OPEN:
-            self._queue(_Pong(ws.send(Pong(payload=event.payload))))
+            data = bytes(chunk) if isinstance(chunk, bytearray) else chunk
+            if self.recorder is not None:
+                self.recorder.frame(False, "TEXT" if type(data) is str else "BINARY", data)
+            self._listener._on_message(data)
+        elif isinstance(event, Ping):
+            if self.recorder is not None:
+                self.recorder.frame(False, "PING", event.payload)
+            if ws.state is ConnectionState.OPEN:
+                if self.recorder is not None:
+                    self.recorder.frame(True, "PONG", event.payload)
+                self._queue(_Pong(ws.send(Pong(payload=event.payload))))
+        elif isinstance(event, Pong) and self.recorder is not None:
+            self.recorder.frame(False, "PONG", event.payload)
 
     async def _on_close_frame(self, event: CloseConnection) -> None:
         assert self._ws is not None and self._tap is not None
@@ -332,7 +380,6 @@ class Connection:
             if code == _MESSAGE_TOO_BIG:
                 reason = "message too big"
             if tap.code != 1014 or code == _MESSAGE_TOO_BIG:
-                _log.info("[%d] failing the connection: %s", self.id, reason)
                 await self._fail(code, reason)
                 return
             # 1014 is registered (IANA) and valid (RFC 6455 §7.4.2), but
@@ -343,6 +390,8 @@ class Connection:
                 await self._fail(1007, "invalid UTF-8 in the Close reason")
                 return
         self._received_close = (code, reason)
+        if self.recorder is not None:
+            self.recorder.close_frame(False, None if code == 1005 else code, reason)
         if not self._close_sent.is_set():
             # The server started the closing handshake (RFC 6455 §7.1.3): the
             # CLOSING task, then echo its Close after what is queued (§5.5.1).
@@ -359,6 +408,7 @@ class Connection:
         report is then a failure: error, then close 1006.
         """
         self._failing = True
+        self._cause = f"protocol error: {reason} (w3cws sent close code {code})"
         if not self._close_sent.is_set():
             self._outbox.clear()
             self._outbox.append(_Close(code, reason))
@@ -486,8 +536,12 @@ class Connection:
                 and not close_sent
                 and ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)
             ):
-                buf += ws.send(self._close_event(item))
+                close = self._close_event(item)
+                buf += ws.send(close)
                 close_sent = True
+                if self.recorder is not None:
+                    code = None if close.code is None else int(close.code)
+                    self.recorder.close_frame(True, code, close.reason or "")
         return buf, sent_size, close_sent
 
     def _batch_written(self, sent_size: int, close_sent: bool) -> None:
@@ -562,6 +616,11 @@ class Connection:
         _log.debug(
             "[%d] closed: clean=%s code=%d failed=%s", self.id, was_clean, code, self._failing
         )
+        cause = (self._cause or "the connection was lost") if self._failing else None
+        if cause is not None:
+            diagnostics.log_failure(diagnostics.shown_url(self._url), cause)
+        if self.recorder is not None:
+            self.recorder.closed(was_clean=was_clean, code=code, reason=reason, cause=cause)
         self._listener._on_closed(
             was_clean=was_clean, code=code, reason=reason, failed=self._failing
         )

@@ -20,18 +20,23 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import unquote
 
 from wsproto.connection import Connection as WsprotoConnection
 from wsproto.connection import ConnectionType
 from wsproto.extensions import Extension
 
-from w3cws._engine import ConnectOptions
+from w3cws._engine import ConnectOptions, limits
 from w3cws._engine.deflate import ChromiumDeflate
 from w3cws._engine.fastpath import FastClientConnection
 from w3cws._engine.tap import InboundTap
 from w3cws._url import WebSocketURL
 
-__all__ = ["HandshakeFailed", "Opened", "OpeningHandshake"]
+if TYPE_CHECKING:
+    from w3cws._engine.diagnostics import Recorder
+
+__all__ = ["AuthenticationRequired", "HandshakeFailed", "Opened", "OpeningHandshake"]
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _USER_AGENT = b"w3cws (Python; trio; wsproto)"
@@ -51,8 +56,35 @@ _FIELD_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):([^\x00\n\r\x0b\x0c]*
 _OWS = b" \t"
 
 
+class Stream(Protocol):
+    """What the handshake needs of a stream: trio's two stream calls."""
+
+    async def send_all(self, data: bytes) -> None:
+        """Write all of ``data``."""
+
+    async def receive_some(self, max_bytes: int) -> bytes | bytearray:
+        """Up to ``max_bytes`` bytes; b"" at EOF."""
+
+
+def basic_credentials(username: str, password: str) -> bytes:
+    """``Basic`` credentials (RFC 7617), in UTF-8 as browsers send them."""
+    return b"Basic " + base64.b64encode(f"{username}:{password}".encode())
+
+
 class HandshakeFailed(Exception):
     """The response does not establish a WebSocket connection (fail it)."""
+
+
+class AuthenticationRequired(HandshakeFailed):
+    """A ``401`` with a ``Basic`` challenge that the URL's credentials can answer.
+
+    Attributes:
+        authorization: the ``Authorization`` value for the one new request.
+    """
+
+    def __init__(self, message: str, authorization: bytes) -> None:
+        super().__init__(message)
+        self.authorization = authorization
 
 
 @dataclass(slots=True)
@@ -106,16 +138,43 @@ class OpeningHandshake:
 
     Args:
         url: the WebSocket URL.
-        options: protocols, headers, origin and whether to offer deflate.
+        options: protocols, headers, origin, cookies and whether to offer deflate.
         max_response_size: bound on the response head, in bytes.
+        authorization: an ``Authorization`` value (the answer to a 401).
+        recorder: where the request and response heads are traced, if anywhere.
     """
 
-    def __init__(self, url: WebSocketURL, options: ConnectOptions, max_response_size: int) -> None:
+    def __init__(
+        self,
+        url: WebSocketURL,
+        options: ConnectOptions,
+        max_response_size: int,
+        authorization: bytes | None = None,
+        recorder: Recorder | None = None,
+    ) -> None:
+        self._url = url
         self._options = options
         self._max_response_size = max_response_size
         self._buffer = bytearray()
         self._key = base64.b64encode(os.urandom(16))
+        self._authorization = authorization
+        self._recorder = recorder
         self.request = self._build_request(url, options)
+
+    async def exchange(self, stream: Stream) -> Opened:
+        """Send the request on ``stream`` and read the response up to its end.
+
+        Raises:
+            HandshakeFailed: any reason the handshake does not succeed.
+            AuthenticationRequired: a 401 to answer with the URL's credentials.
+        """
+        if self._recorder is not None:
+            self._recorder.request(self.request)
+        await stream.send_all(self.request)
+        while True:
+            opened = self.receive(await stream.receive_some(limits.RECEIVE_SIZE))
+            if opened is not None:
+                return opened
 
     def _build_request(self, url: WebSocketURL, options: ConnectOptions) -> bytes:
         """The GET request of RFC 6455 §4.1 with Fetch's additions (WS §2.2).
@@ -143,6 +202,16 @@ class OpeningHandshake:
             )
         if options.origin is not None:
             headers.append((b"Origin", options.origin.encode("latin-1")))
+        if options.cookies is not None:
+            # Imported here: http.cookiejar brings urllib.request along, a
+            # cost only sockets with cookies= should pay.
+            from w3cws._engine.cookies import cookie_header
+
+            cookie = cookie_header(options.cookies, url)
+            if cookie is not None:
+                headers.append((b"Cookie", cookie))
+        if self._authorization is not None:
+            headers.append((b"Authorization", self._authorization))
         if options.headers:
             # A user header replaces a default one of the same name (the
             # constructor keeps the handshake's own out of reach).
@@ -182,12 +251,41 @@ class OpeningHandshake:
                 f"the response head is {head_size} bytes, over max_handshake_size"
             )
         status, fields = parse_response_head(bytes(buffer[: end.start() + 1]))
+        if self._recorder is not None:
+            self._recorder.response(status, fields)
+        if status == 401:
+            self._check_authentication(fields.get(b"www-authenticate", []))
         # WS §2.2 step 11 / RFC 6455 §4.1: anything but 101 (redirects included,
         # redirect mode "error") fails.
         if status != 101:
             raise HandshakeFailed(f"the server answered with HTTP status {status}")
+        if self._options.cookies is not None:
+            # Fetch "HTTP-network fetch": the response's Set-Cookie goes to the jar.
+            from w3cws._engine.cookies import store_cookies
+
+            store_cookies(self._options.cookies, self._url, fields.get(b"set-cookie", []))
         # What came after the head are the first frames.
         return self._check(fields, bytes(buffer[head_size:]))
+
+    def _check_authentication(self, challenges: list[bytes]) -> None:
+        """Fetch "HTTP-network-or-cache fetch", the 401 step, as browsers do it.
+
+        The URL's credentials are not sent with the first request; a 401
+        whose challenge is ``Basic`` is answered once with them, in a new
+        request. Without credentials, or after that one answer, a 401 fails.
+
+        Raises:
+            AuthenticationRequired: a new request should answer the challenge.
+        """
+        userinfo = self._url.userinfo
+        basic = any(c.strip().lower().startswith(b"basic") for c in challenges)
+        if self._authorization is not None or not userinfo or not basic:
+            return
+        user, _, password = userinfo.partition(":")
+        raise AuthenticationRequired(
+            "the server asked for HTTP authentication (401)",
+            basic_credentials(unquote(user), unquote(password)),
+        )
 
     def _check(self, fields: dict[bytes, list[bytes]], trailing: bytes) -> Opened:
         # RFC 6455 §4.1, client checks 2-4.

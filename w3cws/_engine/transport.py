@@ -11,6 +11,8 @@ from collections import deque
 
 import trio
 
+from w3cws._engine.proxy import Proxy, ProxyError, open_tunnel
+
 __all__ = ["ByteStream", "ConnectingTurn", "TCPStream", "open_stream"]
 
 # RFC 6455 §4.1, client requirement 2: at most one connection per remote host
@@ -138,8 +140,9 @@ class TCPStream:
             self._sock.close()
 
 
-# What the engine reads and writes: plain TCP, or TLS over trio's TCP stream.
-ByteStream = TCPStream | trio.SSLStream[trio.SocketStream]
+# What the engine reads and writes: plain TCP, or TLS over a trio stream
+# (TCP, or a tunnel through an https:// proxy).
+ByteStream = TCPStream | trio.SSLStream[trio.abc.Stream]
 
 _default_context: ssl.SSLContext | None = None
 
@@ -152,27 +155,113 @@ def default_ssl_context() -> ssl.SSLContext:
     return _default_context
 
 
+async def _start_tls(
+    stream: trio.abc.Stream, host: str, context: ssl.SSLContext
+) -> trio.SSLStream[trio.abc.Stream]:
+    """TLS over ``stream`` with certificate and host name checks; closes it on failure.
+
+    Raises:
+        trio.BrokenResourceError: TLS handshake failure.
+    """
+    tls: trio.SSLStream[trio.abc.Stream] = trio.SSLStream(
+        stream, context, server_hostname=host, https_compatible=True
+    )
+    try:
+        await tls.do_handshake()
+    except BaseException:
+        await trio.aclose_forcefully(stream)
+        raise
+    return tls
+
+
 async def open_stream(
-    host: str, port: int, *, secure: bool, ssl_context: ssl.SSLContext | None
+    host: str,
+    port: int,
+    *,
+    secure: bool,
+    ssl_context: ssl.SSLContext | None,
+    proxy: Proxy | None = None,
 ) -> ByteStream:
     """Open TCP (and TLS with certificate and host name checks for ``wss:``).
+
+    With a ``proxy``, TCP (and TLS for an ``https://`` proxy) goes to the
+    proxy, which opens a tunnel to ``host:port``; TLS to a ``wss:`` target
+    runs inside the tunnel. ``ssl_context`` verifies both.
 
     Raises:
         OSError: DNS failure, refused or unreachable.
         trio.BrokenResourceError: TLS handshake failure.
+        ProxyError: the proxy was unreachable, refused, or broke the tunnel.
     """
+    if proxy is not None:
+        return await _open_through(proxy, host, port, secure=secure, ssl_context=ssl_context)
     sock = await _connect_tcp(host, port)
     if not secure:
         return TCPStream(sock)
-    tcp = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
     context = ssl_context if ssl_context is not None else default_ssl_context()
-    stream = trio.SSLStream(tcp, context, server_hostname=host, https_compatible=True)
+    return await _start_tls(_socket_stream(sock), host, context)
+
+
+def _socket_stream(sock: socket.socket) -> trio.SocketStream:
+    return trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+
+
+async def _open_through(
+    proxy: Proxy, host: str, port: int, *, secure: bool, ssl_context: ssl.SSLContext | None
+) -> ByteStream:
+    """A stream to ``host:port`` through the tunnel of ``proxy``.
+
+    Raises:
+        ProxyError: anything that goes wrong before the tunnel is open.
+        trio.BrokenResourceError: the TLS handshake with the target failed.
+    """
+
+    def context() -> ssl.SSLContext:
+        return ssl_context if ssl_context is not None else default_ssl_context()
+
     try:
-        await stream.do_handshake()
+        sock = await _connect_tcp(proxy.host, proxy.port)
+    except OSError as exc:
+        raise ProxyError(f"could not connect to proxy {proxy}: {describe_os_error(exc)}") from exc
+    tunnel: TCPStream | trio.SSLStream[trio.abc.Stream] | None = None
+    try:
+        if proxy.scheme == "https":
+            try:
+                tunnel = await _start_tls(_socket_stream(sock), proxy.host, context())
+            except trio.BrokenResourceError as exc:
+                raise ProxyError(f"TLS to proxy {proxy} failed: {exc.__cause__ or exc}") from exc
+        else:
+            tunnel = TCPStream(sock)
+        try:
+            await open_tunnel(tunnel, proxy, host, port)
+        except socket.gaierror:
+            raise  # the target's name, resolved here for socks4 and socks5
+        except (OSError, trio.BrokenResourceError) as exc:
+            raise ProxyError(f"proxy {proxy} dropped the connection: {exc}") from exc
     except BaseException:
-        await trio.aclose_forcefully(tcp)
+        if isinstance(tunnel, trio.SSLStream):
+            await trio.aclose_forcefully(tunnel)
+        sock.close()
         raise
-    return stream
+    if not secure:
+        return tunnel
+    inner = _socket_stream(sock) if isinstance(tunnel, TCPStream) else tunnel
+    return await _start_tls(inner, host, context())
+
+
+def describe_os_error(exc: OSError) -> str:
+    """An ``OSError`` of connect or DNS in a few words, as a console says it."""
+    if isinstance(exc, socket.gaierror):
+        return f"DNS lookup failed ({exc.strerror or exc})"
+    if isinstance(exc, ConnectionRefusedError) or exc.errno == errno.ECONNREFUSED:
+        return "connection refused"
+    if isinstance(exc, TimeoutError) or exc.errno == errno.ETIMEDOUT:
+        return "connection timed out"
+    if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return f"unreachable ({os.strerror(exc.errno)})"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset"
+    return str(exc) or type(exc).__name__
 
 
 def _ip_family(host: str) -> socket.AddressFamily | None:
