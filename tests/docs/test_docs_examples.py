@@ -65,10 +65,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from docs_md import PLACEHOLDER, Fence, Run, fences_of, runs_of
 
 import w3cws
 from w3cws.testing import Behavior, ServerThread
+
+from .docs_md import PLACEHOLDER, Fence, Run, fences_of, runs_of
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"

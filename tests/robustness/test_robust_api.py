@@ -15,11 +15,11 @@ import pytest
 import trio
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from websocket.conftest import trace
 
 from w3cws import InvalidAccessError, InvalidStateError, SyntaxError, WebSocket
 from w3cws.testing import Behavior, serve
 
+from ..websocket.conftest import trace
 from .hostile import check_story, engine_errors
 
 
