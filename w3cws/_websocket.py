@@ -24,7 +24,7 @@ import trio
 
 from w3cws._checks import check_close_arguments, check_protocols
 from w3cws._dom.blob import Blob
-from w3cws._dom.dom_exception import InvalidStateError
+from w3cws._dom.dom_exception import DOMException, InvalidStateError, failed_call
 from w3cws._dom.event import CloseEvent, Event, MessageEvent, create_event
 from w3cws._dom.event_handlers import EventHandler
 from w3cws._dom.event_target import EventTarget
@@ -154,9 +154,13 @@ class WebSocket(EventTarget):
     ) -> None:
         super().__init__()
         # WS §3.1 constructor steps 1-5: parse, map http(s), check scheme and fragment.
-        parsed = parse_websocket_url(url, base_url)
-        # Steps 6-7: one string or a list; tokens, no duplicates.
-        offered = check_protocols(protocols)
+        # Steps 6-7: one string or a list; tokens, no duplicates. What the
+        # checks throw names the call that failed, as in a browser console.
+        try:
+            parsed = parse_websocket_url(url, base_url)
+            offered = check_protocols(protocols)
+        except (DOMException, TypeError) as exc:
+            raise failed_call(exc, "construct 'WebSocket'") from None
         if origin is not None:
             if not isinstance(origin, str):
                 raise TypeError("origin must be a str or None")
@@ -276,11 +280,15 @@ class WebSocket(EventTarget):
             payload, size = data._view(), data.size
         else:
             raise TypeError(
-                f"send() takes str, bytes, bytearray, memoryview or Blob, not {type(data).__name__}"
+                f"Failed to execute 'send' on 'WebSocket': the data must be str, bytes, "
+                f"bytearray, memoryview or Blob, not {type(data).__name__}"
             )
         # Step 1.
         if self._ready_state == 0:
-            raise InvalidStateError("send() was called while the WebSocket is still CONNECTING")
+            raise InvalidStateError(
+                "Failed to execute 'send' on 'WebSocket': still in CONNECTING state; "
+                "send from an open listener, or after await ws.wait_for('open')"
+            )
         # Steps 2-3: send only while established and not closing; step 4: count
         # the bytes in every case, so after closing bufferedAmount only grows.
         with self._lock:
@@ -301,7 +309,10 @@ class WebSocket(EventTarget):
             TypeError: a code that is not an int, or a reason that is not a str.
         """
         # Steps 1-2, in every state, code before reason.
-        code, reason_bytes = check_close_arguments(code, reason)
+        try:
+            code, reason_bytes = check_close_arguments(code, reason)
+        except (DOMException, TypeError) as exc:
+            raise failed_call(exc, "execute 'close' on 'WebSocket'") from None
         # Step 3, first match.
         state = self._ready_state
         if state >= 2:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import trio
@@ -399,8 +400,10 @@ def test_run_ending_sends_going_away_and_no_events(tmp_path: object) -> None:
     """A trio.run that returns with a socket open: Close 1001, no events, no hang."""
     script = textwrap.dedent(
         """
-        import socket, threading, trio
+        import socket, sys, threading, trio
         from w3cws import WebSocket
+        # The helpers of the tests, found after w3cws (the one under test).
+        sys.path.append(ROOT)
         import tests.websocket.conftest as c
 
         got = {}
@@ -425,14 +428,14 @@ def test_run_ending_sends_going_away_and_no_events(tmp_path: object) -> None:
             ws = WebSocket(f"ws://127.0.0.1:{port}/")
             for kind in ("open", "message", "error", "close"):
                 ws.addEventListener(kind, lambda e: events.append(e.type))
-            while ws.readyState != 1:
-                await trio.sleep(0.01)
+            with trio.fail_after(5):
+                await ws.wait_for("open")
             return ws
         ws = trio.run(main)
         th.join(5)
         print(events, ws.readyState, got["frames"])
         """
-    )
+    ).replace("ROOT", repr(str(Path(__file__).resolve().parents[2])))
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=True
     ).stdout
