@@ -6,12 +6,12 @@ import argparse
 import codecs
 import os
 import signal
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 
 import trio
 
 from w3cws import CloseEvent, DOMException, Event, WebSocket
-from w3cws._checks import check_close_arguments
+from w3cws._checks import check_close_arguments, check_protocols
 from w3cws._cli.common import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -22,13 +22,16 @@ from w3cws._cli.common import (
     format_event,
     say,
 )
+from w3cws._url import parse_websocket_url
+from w3cws._websocket import _check_header_value, _check_headers
 
 _EVENT_TYPES = ("open", "message", "error", "close")
 
 HELP = "an interactive client: stdin lines are sent, events are printed"
 DESCRIPTION = (
     "Connect to URL, send each line read from stdin as a text message "
-    "and print every event with its readyState. End of input (Ctrl-D) closes."
+    "and print every event with its readyState. End of input (Ctrl-D) closes, "
+    "unless --keep-open is given."
 )
 
 
@@ -57,47 +60,75 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how binary messages arrive: blob (printed as its size, the default) "
         "or arraybuffer (printed as bytes)",
     )
-    parser.add_argument("--origin", help="value of the Origin header (none by default)")
+    parser.add_argument(
+        "--origin", type=_origin, help="value of the Origin header (none by default)"
+    )
     parser.add_argument("--no-deflate", action="store_true", help="do not offer permessage-deflate")
     parser.add_argument(
         "--close",
-        nargs="+",
-        metavar=("CODE", "REASON"),
-        help="close with CODE (1000 or 3000-4999) and an optional REASON at end of "
-        "input (default: 1000, no reason)",
+        type=_close_code,
+        default=1000,
+        metavar="CODE",
+        help="the close code sent at the end of input: 1000 (the default) or 3000-4999",
+    )
+    parser.add_argument(
+        "--reason",
+        type=_close_reason,
+        metavar="TEXT",
+        help="the close reason sent with it: at most 123 bytes of UTF-8 (none by default)",
+    )
+    parser.add_argument(
+        "--keep-open",
+        action="store_true",
+        help="at the end of input, keep printing events until the server closes "
+        "or Ctrl-C, instead of closing",
     )
 
 
 def _header(text: str) -> tuple[str, str]:
-    """Parse a ``--header 'Name: value'`` argument."""
+    """Parse a ``--header 'Name: value'`` argument, checked as the constructor does."""
     name, colon, value = text.partition(":")
     if not colon or not name.strip():
-        raise argparse.ArgumentTypeError(f"expected 'Name: value', got {text!r}")
-    return name.strip(), value.strip()
-
-
-def _close_arguments(values: Sequence[str] | None) -> tuple[int | None, str | None]:
-    """Turn ``--close CODE [REASON]`` into close() arguments, checked as close() does.
-
-    Raises:
-        CliError: not an integer code, or one close() would refuse.
-    """
-    if values is None:
-        return 1000, None
-    if len(values) > 2:
-        raise CliError("--close takes a code and at most one reason", EXIT_USAGE)
+        raise argparse.ArgumentTypeError(
+            f"expected 'Name: value', such as --header 'Authorization: Bearer abc'; got {text!r}"
+        )
     try:
-        code = int(values[0])
+        ((name, value),) = _check_headers([(name.strip(), value)])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return name, value
+
+
+def _origin(text: str) -> str:
+    """Parse ``--origin``, checked as the constructor does."""
+    try:
+        return _check_header_value("Origin", text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _close_code(text: str) -> int:
+    """Parse ``--close CODE``: a code ``close()`` accepts."""
+    try:
+        code = int(text)
     except ValueError:
-        raise CliError(
-            f"--close: the code must be an integer, not {values[0]!r}", EXIT_USAGE
+        raise argparse.ArgumentTypeError(
+            f"expected an integer close code, 1000 or 3000-4999; got {text!r}"
         ) from None
-    reason = values[1] if len(values) == 2 else None
     try:
-        check_close_arguments(code, reason)
+        check_close_arguments(code, None)
     except DOMException as exc:
-        raise CliError(f"--close: {exc}", EXIT_USAGE) from None
-    return code, reason
+        raise argparse.ArgumentTypeError(exc.message) from None
+    return code
+
+
+def _close_reason(text: str) -> str:
+    """Parse ``--reason TEXT``: a reason ``close()`` accepts."""
+    try:
+        check_close_arguments(1000, text)
+    except DOMException as exc:
+        raise argparse.ArgumentTypeError(f"{exc.message} Shorten it.") from None
+    return text
 
 
 class _Client:
@@ -184,9 +215,10 @@ async def _read_lines(on_line: Callable[[str], None]) -> None:
         on_line(pending)
 
 
-async def _stdin_then_close(client: _Client) -> None:
+async def _stdin_then_close(client: _Client, keep_open: bool) -> None:
     await _read_lines(client.send_line)
-    await client.close()
+    if not keep_open:
+        await client.close()
 
 
 async def _watch_interrupts(
@@ -202,33 +234,39 @@ async def _watch_interrupts(
 
 def run(args: argparse.Namespace) -> int:
     """Run ``connect``; the exit status is 0 if the connection closed cleanly."""
-    close_code, close_reason = _close_arguments(args.close)
-    return trio.run(_connect, args, close_code, close_reason)
-
-
-async def _connect(
-    args: argparse.Namespace, close_code: int | None, close_reason: str | None
-) -> int:
+    # The constructor's checks, each reported with the argument it is about.
     try:
-        ws = WebSocket(
-            args.url,
-            args.protocol,
-            headers=args.header,
-            origin=args.origin,
-            deflate=not args.no_deflate,
-        )
-    except (DOMException, ValueError) as exc:
-        raise CliError(str(exc), EXIT_USAGE) from None
+        check_protocols(args.protocol)
+    except DOMException as exc:
+        raise CliError(f"--protocol: {exc.message}", EXIT_USAGE) from None
+    try:
+        parse_websocket_url(args.url, None)
+    except DOMException as exc:
+        raise CliError(f"URL {args.url!r}: {exc.message}", EXIT_USAGE) from None
+    return trio.run(_connect, args)
+
+
+async def _connect(args: argparse.Namespace) -> int:
+    ws = WebSocket(
+        args.url,
+        args.protocol,
+        headers=args.header,
+        origin=args.origin,
+        deflate=not args.no_deflate,
+    )
     ws.binaryType = args.binary_type
-    client = _Client(ws, close_code, close_reason)
+    client = _Client(ws, args.close, args.reason)
     with trio.open_signal_receiver(signal.SIGINT) as interrupts:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_stdin_then_close, client)
+            nursery.start_soon(_stdin_then_close, client, args.keep_open)
             nursery.start_soon(_watch_interrupts, client, interrupts, nursery.cancel_scope)
             await client.closed.wait()
             nursery.cancel_scope.cancel()
     if client.interrupted:
         return EXIT_INTERRUPTED
     if not client.opened:
-        raise CliError(f"could not connect to {ws.url}")
+        raise CliError(
+            f"could not connect to {ws.url}: is a WebSocket server listening there? "
+            "(`w3cws serve` starts one on ws://127.0.0.1:8765)"
+        )
     return EXIT_OK if client.clean else EXIT_FAILURE

@@ -38,7 +38,10 @@ async def _demo() -> int:
         say(f"# test server on {server.url}: it sends a greeting, then echoes every message")
         with trio.move_on_after(_DEMO_TIMEOUT):
             return await _demo_client(server.url + "/demo")
-    raise CliError(f"the demo did not finish within {_DEMO_TIMEOUT:g} s")
+    raise CliError(
+        f"the demo did not finish within {_DEMO_TIMEOUT:g} s; "
+        "the machine may be too busy: run it again"
+    )
 
 
 async def _demo_client(url: str) -> int:

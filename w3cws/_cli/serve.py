@@ -216,7 +216,10 @@ async def _serve(behavior: Behavior, host: str, port: int) -> int:
                 server = await stack.enter_async_context(serve(behavior, host=host, port=port))
             except OSError as exc:
                 reason = exc.strerror or exc
-                raise CliError(f"cannot listen on {host} port {port}: {reason}") from None
+                raise CliError(
+                    f"cannot listen on {host} port {port}: {reason}; "
+                    "choose another with --port N (--port 0 picks a free one)"
+                ) from None
             say(f"listening on {server.url}")
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_print_connections, server, nursery)
