@@ -24,7 +24,7 @@ SURFACE = {
     "WebSocket",
 }
 # Python conveniences beside the surface.
-EXTRAS = {"CloseCode", "CloseCodeInfo", "describe_close_code", "__version__"}
+EXTRAS = {"CloseCode", "CloseCodeInfo", "W3CWSWarning", "describe_close_code", "__version__"}
 REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "reference.md"
 
 

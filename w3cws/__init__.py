@@ -1,7 +1,10 @@
 """w3cws: the browser's WebSocket (WHATWG WebSockets Standard), in Python.
 
-The names below are the contract of ``w3c-surface.md``; ``CloseCode``,
-``CloseCodeInfo`` and ``describe_close_code`` are Python extras beside it.
+The names below are the interfaces a browser script uses (``WebSocket``, the
+events, ``EventTarget``, ``AbortController``, ``Blob`` and the
+``DOMException`` family), with their WHATWG names; ``CloseCode``,
+``CloseCodeInfo``, ``describe_close_code`` and ``W3CWSWarning`` are Python
+extras beside them.
 """
 
 from w3cws._close_codes import CloseCode, CloseCodeInfo, describe_close_code
@@ -16,6 +19,7 @@ from w3cws._dom.dom_exception import (
 from w3cws._dom.event import CloseEvent, Event, MessageEvent
 from w3cws._dom.event_target import EventTarget
 from w3cws._version import __version__
+from w3cws._warnings import W3CWSWarning
 from w3cws._websocket import WebSocket
 
 __all__ = [
@@ -32,6 +36,7 @@ __all__ = [
     "InvalidStateError",
     "MessageEvent",
     "SyntaxError",
+    "W3CWSWarning",
     "WebSocket",
     "__version__",
     "describe_close_code",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import ssl
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final, Literal
 
 import trio
@@ -26,7 +26,7 @@ from w3cws._checks import check_close_arguments, check_protocols
 from w3cws._dom.blob import Blob
 from w3cws._dom.dom_exception import DOMException, InvalidStateError, failed_call
 from w3cws._dom.event import CloseEvent, Event, MessageEvent, create_event
-from w3cws._dom.event_handlers import EventHandler
+from w3cws._dom.event_handlers import EventHandler, warn_if_unknown_handler
 from w3cws._dom.event_target import EventTarget
 from w3cws._dom.webidl import usv_string
 from w3cws._engine import ConnectOptions, limits
@@ -34,6 +34,7 @@ from w3cws._engine.connection import Connection
 from w3cws._loop.hosts import start_connection
 from w3cws._loop.wait import EventWatcher, wait_for_event
 from w3cws._url import parse_websocket_url
+from w3cws._warnings import warn
 
 __all__ = ["WebSocket"]
 
@@ -249,9 +250,28 @@ class WebSocket(EventTarget):
 
     @binaryType.setter
     def binaryType(self, value: str) -> None:
-        # WebIDL enum attribute: any other value is ignored, without an error.
+        # WebIDL enum attribute: any other value is ignored, without an error
+        # (a W3CWSWarning says so).
         if value == "blob" or value == "arraybuffer":  # noqa: PLR1714 - str subclasses
             self._binary_type = "blob" if value == "blob" else "arraybuffer"
+        else:
+            warn(
+                f"binaryType must be 'blob' or 'arraybuffer'; {value!r} is ignored, as in a "
+                f"browser, and binaryType stays {self._binary_type!r}"
+            )
+
+    def __setattr__(
+        self,
+        name: str,
+        value: object,
+        _set: Callable[[object, str, object], None] = object.__setattr__,
+    ) -> None:
+        # HTML event handlers: ``ws.onMessage = f`` sets a plain attribute that
+        # nothing calls, in a browser as here; a W3CWSWarning says so. Every
+        # attribute write comes here, so the common case is one comparison.
+        if name[:2] == "on":
+            warn_if_unknown_handler(self, name, value)
+        _set(self, name, value)
 
     # -- methods (WS §3.1) --
 
@@ -406,4 +426,8 @@ class WebSocket(EventTarget):
 
     def __repr__(self) -> str:
         states = ("CONNECTING", "OPEN", "CLOSING", "CLOSED")
-        return f"<WebSocket {self._url.href} {states[self._ready_state]}>"
+        return (
+            f"<{type(self).__name__} url={self._url.href!r} "
+            f"readyState={states[self._ready_state]} protocol={self._protocol!r} "
+            f"bufferedAmount={self._buffered_amount}>"
+        )

@@ -24,6 +24,8 @@ import logging
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
+from w3cws._warnings import warn
+
 from .dom_exception import InvalidStateError
 from .event import Event
 
@@ -137,6 +139,19 @@ class _Listener:
         self.removed = False
 
 
+# DOM §2.7 AddEventListenerOptions: the dictionary members a browser reads.
+_LISTENER_OPTIONS = frozenset({"capture", "once", "passive", "signal"})
+
+
+def _warn_unknown_options(options: Mapping[str, object]) -> None:
+    # A WebIDL dictionary ignores unknown members; a W3CWSWarning says so.
+    unknown = ", ".join(repr(key) for key in options if key not in _LISTENER_OPTIONS)
+    warn(
+        f"addEventListener() ignores the unknown option(s) {unknown}, as a browser does; "
+        "the options are 'capture', 'once', 'passive' and 'signal'"
+    )
+
+
 def _flatten_capture(options: object) -> bool:
     # DOM §2.7 "flatten": a bool-like value is capture; a dictionary has "capture".
     if isinstance(options, Mapping):
@@ -181,6 +196,8 @@ class EventTarget:
         once = passive = False
         signal: AbortSignal | None = None
         if isinstance(options, Mapping):
+            if not _LISTENER_OPTIONS.issuperset(options):
+                _warn_unknown_options(options)
             once = bool(options.get("once", False))
             passive = bool(options.get("passive", False))  # default passive: false here
             given = options.get("signal")
