@@ -1,4 +1,4 @@
-"""Event handler attributes: HTML "event handlers" rules, ordering examples of events.md §5."""
+"""Event handler attributes: HTML "event handlers" rules and their ordering examples."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def run_script(script: str) -> list[str]:
 @pytest.mark.parametrize(
     ("script", "expected"),
     [
-        # events.md §5 ordering examples, exactly.
+        # HTML "event handlers": a handler keeps the place of its first activation.
         ("add(A); onX = H1; add(B); onX = H2", ["A", "H2", "B"]),
         ("onX = H1; add(A); onX = None; onX = H2", ["A", "H2"]),
         ("onX = H1; add(A); onX = H2", ["H2", "A"]),

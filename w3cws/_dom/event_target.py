@@ -312,7 +312,8 @@ class EventTarget:
 
     def _find_listener(self, type: str, callback: object, capture: bool) -> _Listener | None:
         # DOM §2.7: records are identified by type, callback and capture; the
-        # callback with == so that bound methods match (see events.md §2 "Py").
+        # callback with == so that bound methods match (each attribute access
+        # makes a new bound method object).
         for record in self._listeners:
             if record.type == type and record.capture is capture and record.callback == callback:
                 return record
