@@ -52,7 +52,8 @@ def test_handlers_run_on_the_loop_thread_between_awaits(server: ServerThread) ->
         assert opened.type == "open" and opened.isTrusted and opened.target is ws
         assert isinstance(message, MessageEvent) and message.data == "hello"
         ws.send("echo me")
-        await asyncio.sleep(0.2)
+        echo = await ws.wait_for("message", timeout=WAIT)
+        assert isinstance(echo, MessageEvent) and echo.data == "echo me"
         assert seen == [("hello", True), ("echo me", True)]
         ws.close(4000, "done")
         closed = await ws.wait_for("close", timeout=WAIT)
@@ -78,7 +79,7 @@ def test_async_listeners_are_asyncio_tasks(server: ServerThread) -> None:
 
         ws.onmessage = on_message
         await ws.wait_for("close", timeout=WAIT)
-        await asyncio.sleep(0.05)
+        await settle()
         return got
 
     assert asyncio.run(main()) == ["hello True"]
@@ -94,7 +95,9 @@ def test_the_guest_run_lives_only_while_it_has_sockets(server: ServerThread) -> 
         await second.wait_for("open", timeout=WAIT)
         first.close()
         await first.wait_for("close", timeout=WAIT)
-        await asyncio.sleep(0.05)
+        # An event on the second socket: the run went on after the first closed.
+        second.send("still here")
+        await second.wait_for("message", timeout=WAIT)
         assert trio.lowlevel.current_trio_token() is token
         second.close()
         await second.wait_for("close", timeout=WAIT)

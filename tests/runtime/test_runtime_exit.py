@@ -45,15 +45,18 @@ def closed_record(server: ServerThread) -> ConnectionRecord:
 def script(url: str, end: str) -> str:
     return textwrap.dedent(
         f"""
-        import time
+        import threading, time, trio
         from w3cws import WebSocket
         ws = WebSocket({url!r})
-        ws.onmessage = lambda e: print("got", e.data, flush=True)
-        deadline = time.monotonic() + 5
-        while ws.readyState != WebSocket.OPEN and time.monotonic() < deadline:
-            time.sleep(0.01)
+        echoed = threading.Event()
+        def on_message(e):
+            print("got", e.data, flush=True)
+            if e.data == "from the script":
+                echoed.set()
+        ws.onmessage = on_message
+        trio.run(lambda: ws.wait_for("open", timeout=5))
         ws.send("from the script")
-        time.sleep(0.2)
+        echoed.wait(5)
         """
     ) + textwrap.dedent(end)
 
@@ -113,12 +116,13 @@ def test_ctrl_c_in_a_script(server: ServerThread) -> None:
 def test_python_i_through_a_pipe(server: ServerThread) -> None:
     session = (
         "from w3cws import WebSocket\n"
-        "import time\n"
+        "import threading, trio\n"
+        "got = threading.Event()\n"
         f"ws = WebSocket({server.url!r})\n"
-        "ws.onmessage = lambda e: print('got', e.data)\n"
-        "time.sleep(0.5)\n"
+        "ws.onmessage = lambda e: (print('got', e.data), e.data == 'typed' and got.set())\n"
+        "_ = trio.run(lambda: ws.wait_for('open', timeout=5))\n"
         "ws.send('typed')\n"
-        "time.sleep(0.3)\n"
+        "_ = got.wait(5)\n"
     )
     started = time.monotonic()
     child = subprocess.run(
@@ -129,8 +133,8 @@ def test_python_i_through_a_pipe(server: ServerThread) -> None:
         text=True,
         timeout=WAIT,
     )
-    # 0.8 s of sleeps in the session, plus start-up and exit.
-    assert time.monotonic() - started < 0.8 + EXIT_WITHIN + 2
+    # Start-up, a round trip and exit.
+    assert time.monotonic() - started < EXIT_WITHIN + 2
     assert child.returncode == 0, child.stderr
     assert child.stdout.splitlines()[-1] == "got typed"
     assert closed_record(server).close_code == 1001
@@ -171,7 +175,8 @@ def test_python_i_in_a_terminal(server: ServerThread) -> None:
         os.write(controller, b"from w3cws import WebSocket\n")
         os.write(controller, f"ws = WebSocket({server.url!r})\n".encode())
         os.write(controller, b"ws.onmessage = lambda e: print('got', e.data)\n")
-        os.write(controller, b"import time; time.sleep(0.3); ws.send('typed')\n")
+        os.write(controller, b"import trio; _ = trio.run(lambda: ws.wait_for('open', timeout=5))\n")
+        os.write(controller, b"ws.send('typed')\n")
         # The handler prints from the background thread while the prompt waits.
         read_until(controller, b"got typed")
         ended = time.monotonic()

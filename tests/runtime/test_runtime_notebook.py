@@ -80,19 +80,22 @@ def test_sockets_across_cells(server: ServerThread) -> None:
         f"URL = {server.url!r}",
         "import asyncio, threading\n"
         "from w3cws import WebSocket\n"
+        "async def echo_of(ws, data):\n"
+        "    while (await ws.wait_for('message', timeout=5)).data != data:\n"
+        "        pass\n"
         "first = WebSocket(URL)\n"
         "first.onmessage = lambda e: print('first got', e.data, threading.current_thread().name)",
         # Events come in while a later cell awaits.
-        "await asyncio.sleep(0.5)\nprint(first.readyState)",
+        "await first.wait_for('open', timeout=5)\nprint(first.readyState)",
         "second = WebSocket(URL)\n"
         "second.onmessage = lambda e: print('second got', e.data)\n"
         "await second.wait_for('open', timeout=5)\n"
         "first.send('one'); second.send('two')\n"
-        "await asyncio.sleep(0.5)",
+        "await asyncio.gather(echo_of(first, 'one'), echo_of(second, 'two'))",
         "first.close(4000, 'done')\n"
         "event = await first.wait_for('close', timeout=5)\n"
         "print(event.code, event.reason, first.readyState, second.readyState)",
-        "second.send('still here')\nawait asyncio.sleep(0.5)",
+        "second.send('still here')\nawait echo_of(second, 'still here')",
         "second.close()\nawait second.wait_for('close', timeout=5)\nprint(second.readyState)",
     )
     shown = "".join(text(c) for c in cells)
@@ -112,6 +115,9 @@ def test_a_raising_handler_and_ctrl_c_leave_the_socket_alone(server: ServerThrea
         f"URL = {server.url!r}",
         "import asyncio, time\n"
         "from w3cws import WebSocket\n"
+        "async def echo_of(ws, data):\n"
+        "    while (await ws.wait_for('message', timeout=5)).data != data:\n"
+        "        pass\n"
         "ws = WebSocket(URL)\n"
         "await ws.wait_for('open', timeout=5)\n"
         "ws.onmessage = lambda e: print('got', e.data)",
@@ -119,13 +125,13 @@ def test_a_raising_handler_and_ctrl_c_leave_the_socket_alone(server: ServerThrea
         "    raise ValueError('a bug in a handler')\n"
         "ws.addEventListener('message', broken)\n"
         "ws.send('x')\n"
-        "await asyncio.sleep(0.5)\n"
+        "await echo_of(ws, 'x')\n"
         "ws.removeEventListener('message', broken)",
-        "ws.send('after the bug'); await asyncio.sleep(0.5); print(ws.readyState)",
+        "ws.send('after the bug'); await echo_of(ws, 'after the bug'); print(ws.readyState)",
         # Ctrl-C during an async cell cancels it; during a sync one raises.
         f"{INTERRUPT}\nwhile True:\n    await asyncio.sleep(0.01)",
         f"{INTERRUPT}\ntime.sleep(30)",
-        "ws.send('after ctrl-c'); await asyncio.sleep(0.5); print(ws.readyState)",
+        "ws.send('after ctrl-c'); await echo_of(ws, 'after ctrl-c'); print(ws.readyState)",
     )
     shown = text(cells[2])
     assert "Traceback" in shown and "ValueError: a bug in a handler" in shown
@@ -144,7 +150,13 @@ def test_autoawait_trio_after_the_guest_run(server: ServerThread) -> None:
         "await ws.wait_for('open', timeout=5)\n"
         "ws.close()\n"
         "await ws.wait_for('close', timeout=5)",
-        "import asyncio, trio\nawait asyncio.sleep(0.1)\nprint(trio.lowlevel.in_trio_run())",
+        # The guest run ends soon after its last socket: a bounded wait for that.
+        "import asyncio, trio\n"
+        "for _ in range(500):\n"
+        "    if not trio.lowlevel.in_trio_run():\n"
+        "        break\n"
+        "    await asyncio.sleep(0.01)\n"
+        "print(trio.lowlevel.in_trio_run())",
         # The guest run ended with its last socket, so this trio.run is allowed.
         "%autoawait trio",
         "inner = WebSocket(URL)\n"

@@ -82,7 +82,11 @@ def test_the_thread_ends_with_its_last_socket_and_comes_back(server: ServerThrea
     assert len(w3cws_threads()) == 1
     first.close()
     wait_until(lambda: first.readyState == WebSocket.CLOSED)
-    time.sleep(0.05)
+    # A round trip on the second socket: the thread went on after the first closed.
+    echoed = threading.Event()
+    second.addEventListener("message", lambda e: e.data == "still here" and echoed.set())
+    second.send("still here")
+    assert echoed.wait(WAIT)
     assert len(w3cws_threads()) == 1  # second still needs it
     second.close()
     wait_until(lambda: not w3cws_threads())
@@ -145,15 +149,19 @@ def test_send_from_many_threads_keeps_count_and_order(server: ServerThread) -> N
 
 def test_an_async_listener_keeps_the_thread_until_it_ends(server: ServerThread) -> None:
     ws = WebSocket(server.url)
-    finished = threading.Event()
+    running, proceed, finished = threading.Event(), threading.Event(), threading.Event()
 
     async def on_close(event: CloseEvent) -> None:
         # A trio task on the background run; the socket is CLOSED already.
-        await trio.sleep(0.2)
+        running.set()
+        await trio.to_thread.run_sync(proceed.wait, WAIT)
         finished.set()
 
     ws.onclose = on_close
     ws.onopen = lambda e: ws.close()
+    assert running.wait(WAIT)
+    assert len(w3cws_threads()) == 1  # the listener still runs there
+    proceed.set()
     assert finished.wait(WAIT)
 
 
@@ -212,7 +220,10 @@ def test_a_run_ending_wakes_its_waiters_from_another_thread(server: ServerThread
 
     async def wait_for_a_message_then_end_the_run() -> None:
         waiting = asyncio.ensure_future(ws.wait_for("error", timeout=WAIT))
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)  # the waiting task starts and asks the host to arm it
+        # Calls reach the host in order, so once this answer is back the
+        # waiter above is armed.
+        await ws.wait_for("open", timeout=WAIT)
         release.set()  # the trio run ends: the socket goes away, no events
         with pytest.raises(InvalidStateError, match="went away"):
             await waiting
