@@ -12,13 +12,14 @@ public home of their types (``ServerFactory``, ``ClientFactory``).
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    import ssl
+
     import trio
 
     from w3cws import WebSocket
