@@ -1,9 +1,9 @@
 """``await ws.wait_for(type)``: waiting for an event, from trio or from asyncio.
 
-A Python extra: a browser script would set a handler
-and return, but a notebook cell or a test wants to wait where it stands.
-Jupyter cells run on asyncio and w3cws runs on trio, so the wait asks sniffio
-which library it is in and waits with that library's primitives.
+A Python extra: a browser script would set a handler and return, but a
+notebook cell or a test wants to wait where it stands. Jupyter cells run on
+asyncio and w3cws runs on trio, so the wait asks sniffio which library it is
+in and waits with that library's primitives.
 
 Each socket has one :class:`EventWatcher`. The socket tells it about each
 event it dispatches (so no ``stopPropagation()`` hides one, and sockets
