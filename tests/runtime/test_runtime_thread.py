@@ -171,10 +171,14 @@ def test_wait_for_from_asyncio_and_trio_in_another_thread() -> None:
 
         async def with_asyncio() -> str:
             opened = await ws.wait_for("open", timeout=WAIT)
-            # send() and the wait reach the background thread in call order,
-            # so the echo cannot overtake the wait.
+            # The wait must be registered before the send: the background
+            # thread may send, and dispatch the echo, before this thread
+            # gets to a wait started after send(). Calls reach that thread in
+            # order, so a wait started first is there first.
+            waiting = asyncio.ensure_future(ws.wait_for("message", timeout=WAIT))
+            await asyncio.sleep(0)  # the task starts and registers its wait
             ws.send("ping")
-            message = await ws.wait_for("message", timeout=WAIT)
+            message = await waiting
             assert isinstance(message, MessageEvent)
             return f"{opened.type} {message.data}"
 
