@@ -137,6 +137,7 @@ def test_a_typo_in_the_options():
 
 
 def test_pytest_W_option_makes_it_an_error(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\n")  # not the configuration of the project around it
     pytester.makepyfile(test_user=PYTEST_PROJECT)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, warnings=1)

@@ -45,16 +45,18 @@ def closed_record(server: ServerThread) -> ConnectionRecord:
 def script(url: str, end: str) -> str:
     return textwrap.dedent(
         f"""
-        import threading, time, trio
+        import threading, time
         from w3cws import WebSocket
         ws = WebSocket({url!r})
-        echoed = threading.Event()
+        opened, echoed = threading.Event(), threading.Event()
+        ws.addEventListener("open", lambda e: opened.set())
         def on_message(e):
             print("got", e.data, flush=True)
             if e.data == "from the script":
                 echoed.set()
         ws.onmessage = on_message
-        trio.run(lambda: ws.wait_for("open", timeout=5))
+        # Open already (before the listener came), or wait for it.
+        ws.readyState == WebSocket.OPEN or opened.wait(5)
         ws.send("from the script")
         echoed.wait(5)
         """
@@ -116,11 +118,12 @@ def test_ctrl_c_in_a_script(server: ServerThread) -> None:
 def test_python_i_through_a_pipe(server: ServerThread) -> None:
     session = (
         "from w3cws import WebSocket\n"
-        "import threading, trio\n"
-        "got = threading.Event()\n"
+        "import threading\n"
+        "opened, got = threading.Event(), threading.Event()\n"
         f"ws = WebSocket({server.url!r})\n"
+        "ws.addEventListener('open', lambda e: opened.set())\n"
         "ws.onmessage = lambda e: (print('got', e.data), e.data == 'typed' and got.set())\n"
-        "_ = trio.run(lambda: ws.wait_for('open', timeout=5))\n"
+        "_ = ws.readyState == WebSocket.OPEN or opened.wait(5)\n"
         "ws.send('typed')\n"
         "_ = got.wait(5)\n"
     )
@@ -175,7 +178,9 @@ def test_python_i_in_a_terminal(server: ServerThread) -> None:
         os.write(controller, b"from w3cws import WebSocket\n")
         os.write(controller, f"ws = WebSocket({server.url!r})\n".encode())
         os.write(controller, b"ws.onmessage = lambda e: print('got', e.data)\n")
-        os.write(controller, b"import trio; _ = trio.run(lambda: ws.wait_for('open', timeout=5))\n")
+        os.write(controller, b"import threading; opened = threading.Event()\n")
+        os.write(controller, b"ws.addEventListener('open', lambda e: opened.set())\n")
+        os.write(controller, b"_ = ws.readyState == WebSocket.OPEN or opened.wait(5)\n")
         os.write(controller, b"ws.send('typed')\n")
         # The handler prints from the background thread while the prompt waits.
         read_until(controller, b"got typed")

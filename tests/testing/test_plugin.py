@@ -94,6 +94,7 @@ def test_nothing_heavy_was_imported():
 def test_loading_the_plugin_imports_neither_trio_nor_w3cws(pytester: pytest.Pytester) -> None:
     # A project that does not use w3cws (and has no pytest-trio) pays nothing
     # for the plugin: no trio, no server, not even the w3cws package.
+    pytester.makeini("[pytest]\n")  # not the configuration of the project around it
     pytester.makepyfile(test_plain=LOAD_COST_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:trio", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
