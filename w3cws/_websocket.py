@@ -269,7 +269,7 @@ class WebSocket(EventTarget):
         # HTML event handlers: ``ws.onMessage = f`` sets a plain attribute that
         # nothing calls, in a browser as here; a W3CWSWarning says so. Every
         # attribute write comes here, so the common case is one comparison.
-        if name[:2] == "on":
+        if name[0] == "o" and name[:2] == "on":
             warn_if_unknown_handler(self, name, value)
         _set(self, name, value)
 
