@@ -1,9 +1,12 @@
 """w3cws: the browser's WebSocket (WHATWG WebSockets Standard), in Python.
 
-The names below are the contract of ``w3c-surface.md``; ``CloseCode``,
-``CloseCodeInfo`` and ``describe_close_code`` are Python extras beside it;
-the event loop (``run``, the timers, ``queueMicrotask``) and ``CustomEvent``
-are the additions listed at its end.
+The names below are the interfaces a browser script uses (``WebSocket``, the
+events, ``CustomEvent``, ``EventTarget``, ``AbortController``, ``Blob`` and
+the ``DOMException`` family) and the event loop's globals (``setTimeout``,
+``setInterval``, their ``clear*`` twins, ``queueMicrotask``), with their
+WHATWG names; ``run`` runs a thread's event loop; ``CloseCode``,
+``CloseCodeInfo``, ``describe_close_code``, ``subscribe_trace``,
+``TraceEvent`` and ``W3CWSWarning`` are Python extras beside them.
 """
 
 from w3cws._close_codes import CloseCode, CloseCodeInfo, describe_close_code
@@ -27,6 +30,7 @@ from w3cws._loop.api import (
     setTimeout,
 )
 from w3cws._version import __version__
+from w3cws._warnings import W3CWSWarning
 from w3cws._websocket import WebSocket
 
 __all__ = [
@@ -45,6 +49,7 @@ __all__ = [
     "MessageEvent",
     "SyntaxError",
     "TraceEvent",
+    "W3CWSWarning",
     "WebSocket",
     "__version__",
     "clearInterval",

@@ -19,16 +19,16 @@ from __future__ import annotations
 import re
 import ssl
 import threading
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import trio
 
 from w3cws._checks import check_close_arguments, check_protocols
 from w3cws._dom.blob import Blob
-from w3cws._dom.dom_exception import InvalidStateError
+from w3cws._dom.dom_exception import DOMException, InvalidStateError, failed_call
 from w3cws._dom.event import CloseEvent, Event, MessageEvent, create_event
-from w3cws._dom.event_handlers import EventHandler
+from w3cws._dom.event_handlers import EventHandler, warn_if_unknown_handler
 from w3cws._dom.event_target import EventTarget
 from w3cws._dom.webidl import usv_string
 from w3cws._engine import ConnectOptions, limits
@@ -38,6 +38,7 @@ from w3cws._engine.proxy import Proxy, parse_proxy, proxy_for
 from w3cws._loop.hosts import start_connection
 from w3cws._loop.wait import EventWatcher, wait_for_event
 from w3cws._url import WebSocketURL, parse_websocket_url
+from w3cws._warnings import warn
 
 if TYPE_CHECKING:
     from http.cookiejar import CookieJar
@@ -183,9 +184,13 @@ class WebSocket(EventTarget):
     ) -> None:
         super().__init__()
         # WS §3.1 constructor steps 1-5: parse, map http(s), check scheme and fragment.
-        parsed = parse_websocket_url(url, base_url)
-        # Steps 6-7: one string or a list; tokens, no duplicates.
-        offered = check_protocols(protocols)
+        # Steps 6-7: one string or a list; tokens, no duplicates. What the
+        # checks throw names the call that failed, as in a browser console.
+        try:
+            parsed = parse_websocket_url(url, base_url)
+            offered = check_protocols(protocols)
+        except (DOMException, TypeError) as exc:
+            raise failed_call(exc, "construct 'WebSocket'") from None
         if origin is not None:
             if not isinstance(origin, str):
                 raise TypeError("origin must be a str or None")
@@ -282,9 +287,28 @@ class WebSocket(EventTarget):
 
     @binaryType.setter
     def binaryType(self, value: str) -> None:
-        # WebIDL enum attribute: any other value is ignored, without an error.
+        # WebIDL enum attribute: any other value is ignored, without an error
+        # (a W3CWSWarning says so).
         if value == "blob" or value == "arraybuffer":  # noqa: PLR1714 - str subclasses
             self._binary_type = "blob" if value == "blob" else "arraybuffer"
+        else:
+            warn(
+                f"binaryType must be 'blob' or 'arraybuffer'; {value!r} is ignored, as in a "
+                f"browser, and binaryType stays {self._binary_type!r}"
+            )
+
+    def __setattr__(
+        self,
+        name: str,
+        value: object,
+        _set: Callable[[object, str, object], None] = object.__setattr__,
+    ) -> None:
+        # HTML event handlers: ``ws.onMessage = f`` sets a plain attribute that
+        # nothing calls, in a browser as here; a W3CWSWarning says so. Every
+        # attribute write comes here, so the common case is one comparison.
+        if name[0] == "o" and name[:2] == "on":
+            warn_if_unknown_handler(self, name, value)
+        _set(self, name, value)
 
     # -- methods (WS §3.1) --
 
@@ -313,11 +337,15 @@ class WebSocket(EventTarget):
             payload, size = data._view(), data.size
         else:
             raise TypeError(
-                f"send() takes str, bytes, bytearray, memoryview or Blob, not {type(data).__name__}"
+                f"Failed to execute 'send' on 'WebSocket': the data must be str, bytes, "
+                f"bytearray, memoryview or Blob, not {type(data).__name__}"
             )
         # Step 1.
         if self._ready_state == 0:
-            raise InvalidStateError("send() was called while the WebSocket is still CONNECTING")
+            raise InvalidStateError(
+                "Failed to execute 'send' on 'WebSocket': still in CONNECTING state; "
+                "send from an open listener, or after await ws.wait_for('open')"
+            )
         # Steps 2-3: send only while established and not closing; step 4: count
         # the bytes in every case, so after closing bufferedAmount only grows.
         with self._lock:
@@ -338,7 +366,10 @@ class WebSocket(EventTarget):
             TypeError: a code that is not an int, or a reason that is not a str.
         """
         # Steps 1-2, in every state, code before reason.
-        code, reason_bytes = check_close_arguments(code, reason)
+        try:
+            code, reason_bytes = check_close_arguments(code, reason)
+        except (DOMException, TypeError) as exc:
+            raise failed_call(exc, "execute 'close' on 'WebSocket'") from None
         # Step 3, first match.
         state = self._ready_state
         if state >= 2:
@@ -450,4 +481,8 @@ class WebSocket(EventTarget):
 
     def __repr__(self) -> str:
         states = ("CONNECTING", "OPEN", "CLOSING", "CLOSED")
-        return f"<WebSocket {self._url.href} {states[self._ready_state]}>"
+        return (
+            f"<{type(self).__name__} url={self._url.href!r} "
+            f"readyState={states[self._ready_state]} protocol={self._protocol!r} "
+            f"bufferedAmount={self._buffered_amount}>"
+        )

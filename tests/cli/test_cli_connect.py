@@ -17,9 +17,13 @@ import signal
 import pytest
 import trio
 
-from w3cws.testing import Behavior, Send, serve
+from w3cws.testing import Action, Behavior, Close, ConnectionRecord, Send, serve
 
 from .conftest import TIMEOUT, Cli, closed_port
+
+NOTHING_ANSWERS = (
+    "is a WebSocket server listening there? (`w3cws serve` starts one on ws://127.0.0.1:8765)"
+)
 
 OPEN_LINE = (
     "[open] readyState=1 protocol='' extensions='permessage-deflate; client_max_window_bits=15'"
@@ -27,10 +31,11 @@ OPEN_LINE = (
 
 
 async def test_piped_lines_are_sent_then_end_of_input_closes_with_1000(any_cli: Cli) -> None:
-    # The slow handshake lets the CLI read all of stdin while CONNECTING: the
-    # lines wait for open, then go out in order, then the close. (0.3 s was
-    # too short on a loaded machine: the lines then went out after open.)
-    async with serve(Behavior(handshake_delay=1.5)) as server:
+    # The slow handshake usually lets the CLI read all of stdin while
+    # CONNECTING: the lines wait for open, then go out in order, then the
+    # close. The server does not echo, so the trace is the same whenever the
+    # end of input is read.
+    async with serve(Behavior(handshake_delay=0.3, echo=False)) as server:
         result = await trio.to_thread.run_sync(
             lambda: any_cli.run("connect", server.url + "/pipe", stdin="hello\nwörld\r\nlast")
         )
@@ -53,7 +58,7 @@ async def test_piped_lines_are_sent_then_end_of_input_closes_with_1000(any_cli: 
 async def test_close_option_sets_code_and_reason(cli: Cli) -> None:
     async with serve() as server:
         result = await trio.to_thread.run_sync(
-            lambda: cli.run("connect", server.url, "--close", "4000", "bye now")
+            lambda: cli.run("connect", server.url, "--close", "4000", "--reason", "bye now")
         )
         [record] = server.connections
         with trio.fail_after(TIMEOUT):
@@ -171,7 +176,8 @@ def test_refused_connection_is_one_error_line(any_cli: Cli) -> None:
     result = any_cli.run("connect", url)
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
-        f"w3cws: error: WebSocket connection to '{url}' failed: connection refused\n"
+        f"w3cws: error: WebSocket connection to '{url}' failed: connection refused: "
+        f"{NOTHING_ANSWERS}\n"
     )
 
 
@@ -234,23 +240,24 @@ def test_bad_url_is_a_usage_error(any_cli: Cli) -> None:
     result = any_cli.run("connect", "ftp://example.com/")
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == (
-        "w3cws: error: SyntaxError: The URL's scheme must be 'ws', 'wss', 'http' or 'https'; "
-        "'ftp' is not allowed.\n"
+        "w3cws: error: URL 'ftp://example.com/': The URL's scheme must be 'ws', 'wss', "
+        "'http' or 'https'; 'ftp' is not allowed.\n"
     )
 
 
 def test_bad_subprotocol_is_a_usage_error(cli: Cli) -> None:
     result = cli.run("connect", "ws://127.0.0.1/", "--protocol", "a b")
     assert result.returncode == 2
-    assert result.stderr.startswith("w3cws: error: SyntaxError: The subprotocol 'a b' is invalid")
+    assert result.stderr.startswith("w3cws: error: --protocol: The subprotocol 'a b' is invalid")
     assert len(result.stderr.splitlines()) == 1
 
 
 def test_handshake_header_is_refused(cli: Cli) -> None:
     result = cli.run("connect", "ws://127.0.0.1/", "--header", "Upgrade: h2c")
     assert result.returncode == 2
-    assert result.stderr == (
-        "w3cws: error: the 'Upgrade' header belongs to the WebSocket handshake; leave it out\n"
+    assert result.stderr.splitlines()[-1] == (
+        "w3cws connect: error: argument --header: "
+        "the 'Upgrade' header belongs to the WebSocket handshake; leave it out"
     )
 
 
@@ -258,7 +265,8 @@ def test_malformed_header_is_a_usage_error(cli: Cli) -> None:
     result = cli.run("connect", "ws://127.0.0.1/", "--header", "no colon")
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1] == (
-        "w3cws connect: error: argument --header: expected 'Name: value', got 'no colon'"
+        "w3cws connect: error: argument --header: expected 'Name: value', "
+        "such as --header 'Authorization: Bearer abc'; got 'no colon'"
     )
 
 
@@ -269,25 +277,72 @@ async def test_bad_close_code_is_refused_before_connecting(any_cli: Cli) -> None
         )
         assert server.connections == []
     assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr == (
-        "w3cws: error: --close: InvalidAccessError: The close code must be 1000 "
-        "or in the range 3000 to 4999; 1001 is neither.\n"
+    assert result.stderr.splitlines()[-1] == (
+        "w3cws connect: error: argument --close: The close code must be 1000 "
+        "or in the range 3000 to 4999; 1001 is neither."
     )
 
 
 @pytest.mark.parametrize(
-    ("values", "message"),
+    ("arguments", "message"),
     [
-        (["abc"], "--close: the code must be an integer, not 'abc'"),
         (
-            ["4000", "r" * 124],
-            "--close: SyntaxError: The close reason must be at most 123 bytes of UTF-8; "
-            "this one is 124 bytes.",
+            ["--close", "abc"],
+            "argument --close: expected an integer close code, 1000 or 3000-4999; got 'abc'",
         ),
-        (["4000", "a", "b"], "--close takes a code and at most one reason"),
+        (
+            ["--reason", "r" * 124],
+            "argument --reason: The close reason must be at most 123 bytes of UTF-8; "
+            "this one is 124 bytes. Shorten it.",
+        ),
+        (
+            ["--origin", "https://a\nb"],
+            "argument --origin: the value of header 'Origin' must be latin-1 text "
+            "without line breaks: 'https://a\\nb'",
+        ),
     ],
 )
-def test_bad_close_arguments(cli: Cli, values: list[str], message: str) -> None:
-    result = cli.run("connect", "ws://127.0.0.1/", "--close", *values)
+def test_each_bad_option_is_named(cli: Cli, arguments: list[str], message: str) -> None:
+    result = cli.run("connect", "ws://127.0.0.1/", *arguments)
     assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr == f"w3cws: error: {message}\n"
+    assert result.stderr.splitlines()[-1] == f"w3cws connect: error: {message}"
+
+
+def test_the_url_is_not_taken_for_a_reason(cli: Cli) -> None:
+    # --close takes one value: the URL after it stays the URL.
+    result = cli.run("connect", "--close", "4000", "ftp://example.com/")
+    assert result.returncode == 2
+    assert result.stderr.startswith("w3cws: error: URL 'ftp://example.com/': ")
+
+
+async def test_reason_alone_closes_with_1000(cli: Cli) -> None:
+    async with serve() as server:
+        result = await trio.to_thread.run_sync(
+            lambda: cli.run("connect", server.url, "--reason", "done")
+        )
+        [record] = server.connections
+        with trio.fail_after(TIMEOUT):
+            await record.wait_closed()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        "[close] readyState=3 code=1000 reason='done' wasClean=True"
+    )
+    assert (record.close_code, record.close_reason) == (1000, "done")
+
+
+async def test_keep_open_listens_after_the_end_of_input(cli: Cli) -> None:
+    # The server answers only after the client's input has ended, then
+    # closes: with --keep-open the client is still open to print both.
+    def answer(record: ConnectionRecord, message: str | bytes) -> list[Action]:
+        return [Send(f"got {message!r}"), Close(4001, "server done")]
+
+    async with serve(Behavior(on_message=answer)) as server:
+        result = await trio.to_thread.run_sync(
+            lambda: cli.run("connect", server.url, "--keep-open", stdin="hello\n")
+        )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines()[1:] == [
+        "> ws.send('hello')",
+        "[message] readyState=1 \"got 'hello'\" (text)",
+        "[close] readyState=3 code=4001 reason='server done' wasClean=True",
+    ]

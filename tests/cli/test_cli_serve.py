@@ -149,7 +149,9 @@ async def test_connect_command_against_serve_command(any_cli: Cli) -> None:
     async with serve_cli(any_cli) as (server, port):
         url = f"ws://127.0.0.1:{port}/cli"
         result = await trio.to_thread.run_sync(
-            lambda: any_cli.run("connect", url, "--close", "3001", "over", stdin="hello\n")
+            lambda: any_cli.run(
+                "connect", url, "--close", "3001", "--reason", "over", stdin="hello\n"
+            )
         )
         assert (result.returncode, result.stderr) == (0, "")
         assert result.stdout.splitlines()[-1] == (
@@ -174,7 +176,8 @@ def test_busy_port_is_one_error_line(any_cli: Cli) -> None:
         result = any_cli.run("serve", "--port", str(port))
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
-        f"w3cws: error: cannot listen on 127.0.0.1 port {port}: Address already in use\n"
+        f"w3cws: error: cannot listen on 127.0.0.1 port {port}: Address already in use; "
+        "choose another with --port N (--port 0 picks a free one)\n"
     )
 
 

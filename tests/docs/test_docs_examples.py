@@ -58,6 +58,7 @@ import doctest
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import textwrap
@@ -65,16 +66,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from docs_md import PLACEHOLDER, Fence, Run, fences_of, runs_of
 
 import w3cws
 from w3cws.testing import Behavior, ServerThread
+
+from .docs_md import PLACEHOLDER, Fence, Run, fences_of, runs_of
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 RUNNER = Path(__file__).with_name("docs_runner.py")
 TIMEOUT = 20
-PAGES = sorted(DOCS.glob("*.md"))
+README = ROOT / "README.md"
+PAGES = [*sorted(DOCS.glob("*.md")), README]
 
 RUNS: list[Run] = []
 SKIPPED: list[Fence] = []
@@ -208,9 +211,24 @@ if SKIPPED:
 def test_examples_were_found() -> None:
     """The extraction finds the examples of the pages this test owns."""
     pages = {run.page.name for run in RUNS}
-    assert {"quickstart.md", "porting.md", "reference.md", "index.md"} <= pages
+    assert {"README.md", "quickstart.md", "porting.md", "reference.md", "index.md"} <= pages
     own = [f for f in SKIPPED if f.page.name in {"quickstart.md", "porting.md", "features.md"}]
     assert not own, "the Quickstart and the porting guide run every example"
+
+
+def test_readme_example_says_when_nothing_answers(tmp_path: Path) -> None:
+    """Without a server, the README's example says what to start, and ends."""
+    [run] = [run for run in RUNS if run.page == README]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_url = f"ws://127.0.0.1:{sock.getsockname()[1]}"
+    process, outcome = _run_child(run, tmp_path, closed_url)
+    assert (process.returncode, outcome.get("error")) == (0, None)
+    # The console's line (the w3cws.connection WARNING), then the example's own.
+    assert process.stderr == (
+        f"WebSocket connection to '{closed_url}/chat' failed: connection refused\n"
+    )
+    assert process.stdout == (f"nothing answered at {closed_url}/chat: is `w3cws serve` running?\n")
 
 
 def _sh_fences(text: str) -> list[str]:

@@ -11,6 +11,7 @@ from w3cws._dom.dom_exception import (
     InvalidAccessError,
     InvalidStateError,
     SyntaxError,
+    failed_call,
 )
 
 
@@ -26,7 +27,11 @@ def test_subclasses_fix_name_and_code(cls: type[DOMException], name: str, code: 
     exc = cls("boom")
     assert isinstance(exc, DOMException)
     assert (exc.name, exc.message, exc.code) == (name, "boom", code)
-    assert str(exc) == f"{name}: boom"
+    # The class names the error, so the message stands alone (the traceback
+    # line reads "w3cws.SyntaxError: boom") and the repr shows it once.
+    assert str(exc) == "boom"
+    assert repr(exc) == f"{name}('boom')"
+    assert f"{type(exc).__module__}.{type(exc).__qualname__}" == f"w3cws.{name}"
 
 
 def test_syntax_error_is_not_the_builtin() -> None:
@@ -54,3 +59,34 @@ def test_defaults_and_constants() -> None:
 def test_message_must_be_str() -> None:
     with pytest.raises(TypeError):
         DOMException(42)  # type: ignore[arg-type]
+
+
+def test_a_plain_domexception_leads_with_its_name() -> None:
+    exc = DOMException("the operation was aborted", "AbortError")
+    assert str(exc) == "AbortError: the operation was aborted"
+    assert repr(exc) == "DOMException('the operation was aborted', 'AbortError')"
+    assert DOMException.__module__ == "w3cws"
+
+
+def test_the_traceback_names_the_public_class() -> None:
+    import traceback
+
+    try:
+        raise SyntaxError("Failed to construct 'WebSocket': bad")
+    except SyntaxError as exc:
+        last = traceback.format_exception_only(exc)[-1]
+    assert last == "w3cws.SyntaxError: Failed to construct 'WebSocket': bad\n"
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [SyntaxError("bad url"), InvalidAccessError("bad code"), TypeError("not a str")],
+    ids=repr,
+)
+def test_failed_call_keeps_the_class_and_leads_with_the_call(exc: Exception) -> None:
+    again = failed_call(exc, "construct 'WebSocket'")
+    assert type(again) is type(exc)
+    assert str(again) == f"Failed to construct 'WebSocket': {exc}"
+    if isinstance(exc, DOMException):
+        assert isinstance(again, DOMException)
+        assert (again.name, again.code) == (exc.name, exc.code)

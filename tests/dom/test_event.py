@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from w3cws._dom.blob import Blob
 from w3cws._dom.event import CloseEvent, Event, MessageEvent, create_event
 from w3cws._dom.event_target import EventTarget
 
@@ -202,5 +203,41 @@ def test_create_event_rejects_unknown_fields() -> None:
         create_event(CloseEvent, "close", wasclean=True)
 
 
-def test_repr() -> None:
-    assert repr(create_event(CloseEvent, "close")) == "<CloseEvent type='close' isTrusted=True>"
+def test_event_repr_shows_type_phase_and_trust() -> None:
+    event = Event("ping")
+    assert repr(event) == "<Event type='ping' eventPhase=NONE isTrusted=False>"
+    seen: list[str] = []
+    target = EventTarget()
+    target.addEventListener("ping", lambda e: seen.append(repr(e)))
+    target.dispatchEvent(event)
+    assert seen == ["<Event type='ping' eventPhase=AT_TARGET isTrusted=False>"]
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "clean", "shown"),
+    [
+        (1000, "bye", True, "code=1000 (NORMAL_CLOSURE) reason='bye' wasClean=True"),
+        (1006, "", False, "code=1006 (ABNORMAL_CLOSURE) reason='' wasClean=False"),
+        (4000, "x", True, "code=4000 (application) reason='x' wasClean=True"),
+    ],
+)
+def test_close_event_repr_names_the_code(code: int, reason: str, clean: bool, shown: str) -> None:
+    event = create_event(CloseEvent, "close", code=code, reason=reason, wasClean=clean)
+    assert repr(event) == f"<CloseEvent type='close' {shown}>"
+
+
+@pytest.mark.parametrize(
+    ("data", "shown"),
+    [
+        ("hello", "'hello' (str, 5 characters)"),
+        ("é" * 50, repr("é" * 40) + "... (str, 50 characters)"),
+        (b"\x00\x01", "b'\\x00\\x01' (bytes, 2 bytes)"),
+        (bytes(100), repr(bytes(16)) + "... (bytes, 100 bytes)"),
+        (Blob([b"abc"]), "<Blob size=3 type=''>"),
+    ],
+)
+def test_message_event_repr_previews_the_data(data: object, shown: str) -> None:
+    event = create_event(MessageEvent, "message", data=data, origin="ws://127.0.0.1:8765")
+    assert repr(event) == (
+        f"<MessageEvent type='message' data={shown} origin='ws://127.0.0.1:8765'>"
+    )

@@ -103,7 +103,8 @@ async def test_refused_connect_raises_oserror() -> None:
 async def test_receive_is_a_checkpoint_even_with_data_waiting() -> None:
     async with connected_pair() as (ours, server):
         await server.send_all(b"ready")
-        await trio.sleep(0.05)  # the data is in our socket now
+        with trio.fail_after(5):
+            await trio.lowlevel.wait_readable(ours._sock)  # the data is in our socket now
         with trio.CancelScope() as scope:
             scope.cancel()
             await ours.receive_some(100)

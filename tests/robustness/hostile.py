@@ -25,9 +25,10 @@ from functools import partial
 
 import trio
 import trio.testing
-from websocket.conftest import Trace, accept_response, read_request
 
 from w3cws import WebSocket
+
+from ..websocket.conftest import Trace, accept_response, read_request
 
 __all__ = [
     "Drip",

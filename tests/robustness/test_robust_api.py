@@ -10,16 +10,17 @@ from __future__ import annotations
 import errno
 import socket
 import ssl
+import warnings
 
 import pytest
 import trio
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from websocket.conftest import trace
 
-from w3cws import InvalidAccessError, InvalidStateError, SyntaxError, WebSocket
+from w3cws import InvalidAccessError, InvalidStateError, SyntaxError, W3CWSWarning, WebSocket
 from w3cws.testing import Behavior, serve
 
+from ..websocket.conftest import trace
 from .hostile import check_story, engine_errors
 
 
@@ -205,25 +206,35 @@ async def test_methods_raise_only_documented_exceptions(ops: list[tuple[object, 
             ws = WebSocket(server.url + "/")
             t = trace(ws)
             await t.wait_open()
-            for op in ops:
-                kind = op[0]
-                try:
-                    if kind == "send":
-                        ws.send(op[1])  # type: ignore[arg-type]
-                    elif kind == "close":
-                        ws.close(op[1], op[2])  # type: ignore[arg-type]
-                    elif kind == "binaryType":
-                        before = ws.binaryType
-                        ws.binaryType = op[1]  # type: ignore[assignment]
-                        assert ws.binaryType in (before, op[1])
-                    elif kind == "handler":
-                        setattr(ws, op[1], op[2])  # type: ignore[arg-type]
-                    else:
-                        ws.addEventListener(op[1], op[2], op[3])  # type: ignore[arg-type]
-                except ALLOWED[kind]:  # type: ignore[misc]
-                    pass
+            # Ignored values warn (tests/test_warnings.py); the warnings are
+            # recorded here, and must all be W3CWSWarning.
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                run_operations(ws, ops)
+            assert {type(w.message) for w in caught} <= {W3CWSWarning}
             ws.close()
             await t.wait_closed()
     check_story(t)
     # Listener failures are reported on the w3cws logger; the engine stays quiet.
     assert not [r for r in errors if r.name == "w3cws.engine"]
+
+
+def run_operations(ws: WebSocket, ops: list[tuple[object, ...]]) -> None:
+    """Apply the operations; each may raise only what its documentation says."""
+    for op in ops:
+        kind = op[0]
+        try:
+            if kind == "send":
+                ws.send(op[1])  # type: ignore[arg-type]
+            elif kind == "close":
+                ws.close(op[1], op[2])  # type: ignore[arg-type]
+            elif kind == "binaryType":
+                before = ws.binaryType
+                ws.binaryType = op[1]  # type: ignore[assignment]
+                assert ws.binaryType in (before, op[1])
+            elif kind == "handler":
+                setattr(ws, op[1], op[2])  # type: ignore[arg-type]
+            else:
+                ws.addEventListener(op[1], op[2], op[3])  # type: ignore[arg-type]
+        except ALLOWED[kind]:  # type: ignore[misc]
+            pass

@@ -11,10 +11,10 @@ import random
 import pytest
 import trio
 import trio.testing
-from websocket.conftest import accept_response, frame, raw_server, read_request, trace
 
 from w3cws import WebSocket
 
+from ..websocket.conftest import accept_response, frame, raw_server, read_request, trace
 from .hostile import Drip, Fin, Hostile, Reset, Sleep, StateSampler, check_story, open_fds, settle
 
 FAIL = [("error", 3), ("close", 3, 1006, "", False)]

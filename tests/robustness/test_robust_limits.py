@@ -16,11 +16,11 @@ import trio
 import trio.testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from websocket.conftest import accept_response, frame, raw_server, read_request, trace
 
 from w3cws import WebSocket
 from w3cws._engine import limits
 
+from ..websocket.conftest import accept_response, frame, raw_server, read_request, trace
 from .hostile import Drip, Fin, Hold, Hostile, Sleep, check_story
 
 FAIL = [("error", 3), ("close", 3, 1006, "", False)]

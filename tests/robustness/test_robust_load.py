@@ -10,11 +10,11 @@ import time
 from typing import Any
 
 import trio
-from websocket.conftest import Trace, trace
 
 from w3cws import WebSocket
 from w3cws.testing import Behavior, serve
 
+from ..websocket.conftest import Trace, trace
 from .hostile import check_story, open_fds, proc_status, settle
 
 CONNECTIONS = 1000

@@ -32,11 +32,11 @@ import trio
 import trio.testing
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from websocket.conftest import accept_response, frame, raw_server, read_request, trace
 
 from w3cws import WebSocket
 from w3cws._engine import limits
 
+from ..websocket.conftest import accept_response, frame, raw_server, read_request, trace
 from .hostile import (
     Fin,
     Hold,

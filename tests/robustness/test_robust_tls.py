@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import pytest
 import trio
 import trustme
-from websocket.conftest import frame, raw_server, trace
 
 from w3cws import WebSocket
 
+from ..websocket.conftest import frame, raw_server, trace
 from .hostile import Fin, Hostile, check_story
 
 FAIL = [("error", 3), ("close", 3, 1006, "", False)]

@@ -47,7 +47,8 @@ def test_handlers_run_on_the_loop_thread_between_awaits(server: ServerThread) ->
         assert opened.type == "open" and opened.isTrusted and opened.target is ws
         assert isinstance(message, MessageEvent) and message.data == "hello"
         ws.send("echo me")
-        await asyncio.sleep(0.2)
+        echo = await ws.wait_for("message", timeout=WAIT)
+        assert isinstance(echo, MessageEvent) and echo.data == "echo me"
         assert seen == [("hello", True), ("echo me", True)]
         ws.close(4000, "done")
         closed = await ws.wait_for("close", timeout=WAIT)
@@ -72,8 +73,8 @@ def test_async_listeners_are_asyncio_tasks(server: ServerThread) -> None:
             ws.close()
 
         ws.onmessage = on_message
+        # The listener appends before it calls close(): done by the close event.
         await ws.wait_for("close", timeout=WAIT)
-        await asyncio.sleep(0.05)
         return got
 
     assert asyncio.run(main()) == ["hello True"]

@@ -158,28 +158,37 @@ def test_ctrl_c_in_a_script(server: ServerThread, wait: str) -> None:
 
 
 def test_python_i_through_a_pipe(server: ServerThread) -> None:
-    session = (
-        "from w3cws import WebSocket\n"
-        "import time\n"
-        f"ws = WebSocket({server.url!r})\n"
-        "ws.onmessage = lambda e: print('got', e.data)\n"
-        "time.sleep(0.5)\n"
-        "ws.send('typed')\n"
-        "time.sleep(0.3)\n"
-    )
-    started = time.monotonic()
-    child = subprocess.run(
+    # Lines are written one at a time, each after the output of the last: the
+    # events come while the prompt waits on the pipe for the next line.
+    child = subprocess.Popen(
         [sys.executable, "-i", "-q"],
-        check=False,
-        input=session,
-        capture_output=True,
-        text=True,
-        timeout=WAIT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
-    # 0.8 s of sleeps in the session, plus start-up and exit.
-    assert time.monotonic() - started < 0.8 + EXIT_WITHIN + 2
-    assert child.returncode == 0, child.stderr
-    assert child.stdout.splitlines()[-1] == "got typed"
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        child.stdin.write(
+            b"from w3cws import WebSocket\n"
+            + f"ws = WebSocket({server.url!r})\n".encode()
+            + b"ws.onmessage = lambda e: print('got', e.data, flush=True)\n"
+        )
+        child.stdin.flush()
+        read_until(child.stdout.fileno(), b"got hello")
+        child.stdin.write(b"ws.send('typed')\n")
+        child.stdin.flush()
+        read_until(child.stdout.fileno(), b"got typed")
+        started = time.monotonic()
+        child.stdin.close()
+        assert child.wait(WAIT) == 0
+        assert time.monotonic() - started < EXIT_WITHIN + 1
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        child.stdout.close()
+        assert child.stderr is not None
+        child.stderr.close()
     assert closed_record(server).close_code == 1001
 
 

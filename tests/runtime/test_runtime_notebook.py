@@ -81,19 +81,29 @@ def test_sockets_across_cells(server: ServerThread) -> None:
         f"URL = {server.url!r}",
         "import asyncio, threading\n"
         "from w3cws import WebSocket\n"
+        "def expect(ws, data):\n"
+        "    # A future for the message; listening starts before the send.\n"
+        "    got = asyncio.get_running_loop().create_future()\n"
+        "    def on(e):\n"
+        "        if e.data == data and not got.done():\n"
+        "            got.set_result(e)\n"
+        "    ws.addEventListener('message', on)\n"
+        "    return got\n"
         "first = WebSocket(URL)\n"
         "first.onmessage = lambda e: print('first got', e.data, threading.current_thread().name)",
         # Events come in while a later cell awaits.
-        "await asyncio.sleep(0.5)\nprint(first.readyState)",
+        "await first.wait_for('open', timeout=5)\nprint(first.readyState)",
         "second = WebSocket(URL)\n"
         "second.onmessage = lambda e: print('second got', e.data)\n"
         "await second.wait_for('open', timeout=5)\n"
+        "got = asyncio.gather(expect(first, 'one'), expect(second, 'two'))\n"
         "first.send('one'); second.send('two')\n"
-        "await asyncio.sleep(0.5)",
+        "_ = await asyncio.wait_for(got, 5)",
         "first.close(4000, 'done')\n"
         "event = await first.wait_for('close', timeout=5)\n"
         "print(event.code, event.reason, first.readyState, second.readyState)",
-        "second.send('still here')\nawait asyncio.sleep(0.5)",
+        "got = expect(second, 'still here')\n"
+        "second.send('still here')\n_ = await asyncio.wait_for(got, 5)",
         "second.close()\nawait second.wait_for('close', timeout=5)\nprint(second.readyState)",
     )
     shown = "".join(text(c) for c in cells)
@@ -113,20 +123,31 @@ def test_a_raising_handler_and_ctrl_c_leave_the_socket_alone(server: ServerThrea
         f"URL = {server.url!r}",
         "import asyncio, time\n"
         "from w3cws import WebSocket\n"
+        "def expect(ws, data):\n"
+        "    # A future for the message; listening starts before the send.\n"
+        "    got = asyncio.get_running_loop().create_future()\n"
+        "    def on(e):\n"
+        "        if e.data == data and not got.done():\n"
+        "            got.set_result(e)\n"
+        "    ws.addEventListener('message', on)\n"
+        "    return got\n"
         "ws = WebSocket(URL)\n"
         "await ws.wait_for('open', timeout=5)\n"
         "ws.onmessage = lambda e: print('got', e.data)",
         "def broken(event):\n"
         "    raise ValueError('a bug in a handler')\n"
         "ws.addEventListener('message', broken)\n"
+        "got = expect(ws, 'x')\n"
         "ws.send('x')\n"
-        "await asyncio.sleep(0.5)\n"
+        "_ = await asyncio.wait_for(got, 5)\n"
         "ws.removeEventListener('message', broken)",
-        "ws.send('after the bug'); await asyncio.sleep(0.5); print(ws.readyState)",
+        "got = expect(ws, 'after the bug'); ws.send('after the bug')\n"
+        "_ = await asyncio.wait_for(got, 5); print(ws.readyState)",
         # Ctrl-C during an async cell cancels it; during a sync one raises.
         f"{INTERRUPT}\nwhile True:\n    await asyncio.sleep(0.01)",
         f"{INTERRUPT}\ntime.sleep(30)",
-        "ws.send('after ctrl-c'); await asyncio.sleep(0.5); print(ws.readyState)",
+        "got = expect(ws, 'after ctrl-c'); ws.send('after ctrl-c')\n"
+        "_ = await asyncio.wait_for(got, 5); print(ws.readyState)",
     )
     shown = text(cells[2])
     assert "Traceback" in shown and "ValueError: a bug in a handler" in shown

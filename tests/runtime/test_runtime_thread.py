@@ -309,16 +309,20 @@ def test_close_racing_sends_from_other_threads(server: ServerThread, attempt: in
 
 def test_an_async_listener_runs_on_the_background_run(server: ServerThread) -> None:
     ws = WebSocket(server.url)
-    finished = threading.Event()
+    running, proceed, finished = threading.Event(), threading.Event(), threading.Event()
 
     async def on_close(event: CloseEvent) -> None:
         # A trio task on the background run; the socket is CLOSED already.
-        await trio.sleep(0.01)
+        running.set()
+        await trio.to_thread.run_sync(proceed.wait, WAIT)
         finished.set()
 
     ws.onclose = on_close
     ws.onopen = lambda e: ws.close()
     w3cws.run(timeout=WAIT)
+    assert running.wait(WAIT)
+    assert len(w3cws_threads()) == 1  # the listener still runs there
+    proceed.set()
     assert finished.wait(WAIT)
 
 
@@ -347,10 +351,14 @@ def test_wait_for_from_asyncio_and_trio_in_another_thread() -> None:
 
         async def with_asyncio() -> str:
             opened = await ws.wait_for("open", timeout=WAIT)
-            # send() and the wait reach the background thread in call order,
-            # so the echo cannot overtake the wait.
+            # The wait must be registered before the send: the background
+            # thread may send, and dispatch the echo, before this thread
+            # gets to a wait started after send(). Calls reach that thread in
+            # order, so a wait started first is there first.
+            waiting = asyncio.ensure_future(ws.wait_for("message", timeout=WAIT))
+            await asyncio.sleep(0)  # the task starts and registers its wait
             ws.send("ping")
-            message = await ws.wait_for("message", timeout=WAIT)
+            message = await waiting
             assert isinstance(message, MessageEvent)
             return f"{opened.type} {message.data}"
 
@@ -397,7 +405,10 @@ def test_a_run_ending_wakes_its_waiters_from_another_thread(server: ServerThread
 
     async def wait_for_a_message_then_end_the_run() -> None:
         waiting = asyncio.ensure_future(ws.wait_for("error", timeout=WAIT))
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)  # the waiting task starts and asks the host to arm it
+        # Calls reach the host in order, so once this answer is back the
+        # waiter above is armed.
+        await ws.wait_for("open", timeout=WAIT)
         release.set()  # the trio run ends: the socket goes away, no events
         with pytest.raises(InvalidStateError, match="went away"):
             await waiting

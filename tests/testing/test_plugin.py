@@ -79,3 +79,25 @@ def test_client_factory_closes_leftover_sockets(pytester: pytest.Pytester) -> No
     pytester.makepyfile(test_clients=CLIENT_TESTS)
     result = pytester.runpytest("-p", "trio", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+LOAD_COST_TESTS = """
+import sys
+
+
+def test_nothing_heavy_was_imported():
+    loaded = sorted(name for name in sys.modules if name.split(".")[0] in ("trio", "w3cws"))
+    assert loaded == []
+"""
+
+
+def test_loading_the_plugin_imports_neither_trio_nor_w3cws(pytester: pytest.Pytester) -> None:
+    # A project that does not use w3cws (and has no pytest-trio) pays nothing
+    # for the plugin: no trio, no server, not even the w3cws package.
+    pytester.makeini("[pytest]\n")  # not the configuration of the project around it
+    pytester.makepyfile(test_plain=LOAD_COST_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:trio", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    # Control: the plugin was loaded in that run.
+    listed = pytester.runpytest_subprocess("-p", "no:trio", "--trace-config", "--co")
+    assert any("_w3cws_pytest" in line for line in listed.outlines)

@@ -5,9 +5,10 @@ Each test asserts the exact event trace: (type, readyState at dispatch, ...).
 
 from __future__ import annotations
 
+import pytest
 import trio
 
-from w3cws import Blob, InvalidStateError, WebSocket
+from w3cws import Blob, InvalidStateError, W3CWSWarning, WebSocket
 
 from .conftest import (
     WebsocketsPeer,
@@ -136,10 +137,12 @@ async def test_binary_type_rejects_other_values(websockets_peer: WebsocketsPeer)
     ws = WebSocket(websockets_peer.url + "/echo")
     t = trace(ws)
     assert ws.binaryType == "blob"
-    ws.binaryType = "text"
+    with pytest.warns(W3CWSWarning, match="'text' is ignored"):
+        ws.binaryType = "text"
     assert ws.binaryType == "blob"
     ws.binaryType = "arraybuffer"
-    ws.binaryType = "Blob"
+    with pytest.warns(W3CWSWarning, match="'Blob' is ignored"):
+        ws.binaryType = "Blob"
     assert ws.binaryType == "arraybuffer"
     ws.close()
     await t.wait_closed()

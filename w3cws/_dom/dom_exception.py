@@ -6,18 +6,25 @@ a numeric ``code``. Browsers throw a plain DOMException with a given name; in
 Python, catching by class is the idiom, so each name the WebSocket API can
 throw gets its own subclass. ``w3cws.SyntaxError`` is one of them, not the
 builtin ``SyntaxError``.
+
+The classes say ``w3cws`` is their module, where users import them from, so
+a traceback ends as a browser console does: ``w3cws.SyntaxError: Failed to
+construct 'WebSocket': ...``.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 __all__ = [
     "DOMException",
     "InvalidAccessError",
     "InvalidStateError",
     "SyntaxError",
+    "failed_call",
 ]
+
+E = TypeVar("E", bound=Exception)
 
 # WebIDL "DOMException names" table: the names that carry a legacy code.
 _LEGACY_CODES: dict[str, int] = {
@@ -51,7 +58,11 @@ class DOMException(Exception):
     ``DOMException(message, name)`` takes its arguments in the browser's order.
     Subclasses fix the name, so ``InvalidStateError("...")`` is the same as
     ``DOMException("...", "InvalidStateError")`` but can be caught by class.
+    ``str()`` is the message, led by the name when the class does not say it
+    (``DOMException("...", "AbortError")``).
     """
+
+    __module__ = "w3cws"
 
     INDEX_SIZE_ERR: ClassVar[int] = 1
     DOMSTRING_SIZE_ERR: ClassVar[int] = 2
@@ -104,25 +115,51 @@ class DOMException(Exception):
         return _LEGACY_CODES.get(self._name, 0)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._message!r}, name={self._name!r})"
+        if self._name == self._default_name:
+            return f"{type(self).__name__}({self._message!r})"
+        return f"{type(self).__name__}({self._message!r}, {self._name!r})"
 
     def __str__(self) -> str:
-        return f"{self._name}: {self._message}" if self._message else self._name
+        if not self._message:
+            return self._name
+        if self._name == self._default_name:
+            return self._message
+        return f"{self._name}: {self._message}"
 
 
 class SyntaxError(DOMException):
     """DOMException named ``"SyntaxError"`` (code 12); not the builtin."""
 
+    __module__ = "w3cws"
     _default_name = "SyntaxError"
 
 
 class InvalidStateError(DOMException):
     """DOMException named ``"InvalidStateError"`` (code 11)."""
 
+    __module__ = "w3cws"
     _default_name = "InvalidStateError"
 
 
 class InvalidAccessError(DOMException):
     """DOMException named ``"InvalidAccessError"`` (code 15)."""
 
+    __module__ = "w3cws"
     _default_name = "InvalidAccessError"
+
+
+def failed_call(exc: E, call: str) -> E:
+    """``exc`` again (same class) with the browser's lead: ``Failed to {call}: ...``.
+
+    Chromium prefixes what an API call throws with the call that failed
+    (``Failed to construct 'WebSocket': ...``, ``Failed to execute 'close' on
+    'WebSocket': ...``); the checks raise plain messages, and the interface
+    adds the prefix where it knows the call.
+
+    Args:
+        exc: what a check raised: a DOMException, TypeError or ValueError.
+        call: ``"construct 'WebSocket'"`` or ``"execute 'close' on 'WebSocket'"``.
+    """
+    if isinstance(exc, DOMException):
+        return type(exc)(f"Failed to {call}: {exc.message}", exc.name)
+    return type(exc)(f"Failed to {call}: {exc}")

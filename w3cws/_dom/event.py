@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from time import monotonic
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from w3cws._close_codes import describe_close_code
+
 from .webidl import usv_string
 
 if TYPE_CHECKING:
@@ -37,6 +39,24 @@ __all__ = ["CloseEvent", "CustomEvent", "Event", "MessageEvent", "create_event"]
 _TIME_ORIGIN = monotonic()
 
 E = TypeVar("E", bound="Event")
+
+
+_PHASES = ("NONE", "CAPTURING_PHASE", "AT_TARGET", "BUBBLING_PHASE")
+
+# A MessageEvent's repr shows this many characters of text, or bytes of binary data.
+_PREVIEW_TEXT = 40
+_PREVIEW_BYTES = 16
+
+
+def _preview(data: object) -> str:
+    """A short view of a message's data, with its type and size."""
+    if isinstance(data, str):
+        shown = repr(data[:_PREVIEW_TEXT]) + ("..." if len(data) > _PREVIEW_TEXT else "")
+        return f"{shown} (str, {len(data)} characters)"
+    if isinstance(data, bytes | bytearray):
+        shown = repr(bytes(data[:_PREVIEW_BYTES])) + ("..." if len(data) > _PREVIEW_BYTES else "")
+        return f"{shown} ({type(data).__name__}, {len(data)} bytes)"
+    return repr(data)
 
 
 def _dom_string(value: object, what: str) -> str:
@@ -106,7 +126,12 @@ class Event:
         self._in_passive_listener = False
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} type={self._type!r} isTrusted={self._is_trusted}>"
+        return f"<{type(self).__name__} {self._describe()}>"
+
+    def _describe(self) -> str:
+        # What repr() shows; subclasses put their fields after the type.
+        phase = _PHASES[self._event_phase]
+        return f"type={self._type!r} eventPhase={phase} isTrusted={self._is_trusted}"
 
     @property
     def type(self) -> str:
@@ -265,6 +290,9 @@ class MessageEvent(Event):
         self._source = None
         self._ports = []
 
+    def _describe(self) -> str:
+        return f"type={self._type!r} data={_preview(self._data)} origin={self._origin!r}"
+
     @property
     def data(self) -> Any:
         """The message: ``str`` for text; ``Blob`` or ``bytes`` for binary."""
@@ -322,6 +350,13 @@ class CloseEvent(Event):
         self._was_clean = False
         self._code = 0
         self._reason = ""
+
+    def _describe(self) -> str:
+        info = describe_close_code(self._code)
+        return (
+            f"type={self._type!r} code={self._code} ({info.name or info.category}) "
+            f"reason={self._reason!r} wasClean={self._was_clean}"
+        )
 
     @property
     def wasClean(self) -> bool:

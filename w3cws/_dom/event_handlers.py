@@ -9,17 +9,24 @@ listener runs it calls whatever the value is *at that moment*.
 
 The pair is an ``EventHandlerState`` kept in the target's event handler map
 (``EventTarget._event_handler_map``), keyed by event type.
+
+Where a browser silently ignores a mistake (a handler that cannot be called,
+``ws.onMessage = f`` on an attribute that is not a handler), the behaviour
+stays the browser's and a ``W3CWSWarning`` says so.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from typing import Any, overload
+
+from w3cws._warnings import warn
 
 from .event import Event
 from .event_target import EventTarget, _Listener
 
-__all__ = ["EventHandler", "EventHandlerState"]
+__all__ = ["EventHandler", "EventHandlerState", "warn_if_unknown_handler"]
 
 Handler = Callable[[Any], object]
 
@@ -84,6 +91,12 @@ class EventHandler:
         handler_map = instance._event_handler_map
         state = handler_map.get(self._type)
         if not callable(value):
+            if value is not None:
+                warn(
+                    f"{type(instance).__name__}.on{self._type} was set to {value!r}, which "
+                    "cannot be called: the handler is removed, as a browser does. "
+                    "Assign a function (or None to remove the handler)."
+                )
             # Setter, value null: "deactivate an event handler".
             if state is not None:
                 state.value = None
@@ -100,3 +113,30 @@ class EventHandler:
                 self._type, state, capture=False, passive=False, once=False, signal=None
             )
             instance._add_listener(state.listener)
+
+
+def warn_if_unknown_handler(target: EventTarget, name: str, value: object) -> None:
+    """Warn when ``target.<name> = value`` looks like a handler but sets none.
+
+    Called for attribute names starting with ``on``. A browser stores such
+    an assignment as a plain property and never calls it; so does Python.
+    The warning is for a misspelt handler (``onMessage``, ``on_message``,
+    any casing of a real one) and for any callable assigned to an ``on...``
+    name the class does not define.
+    """
+    cls = type(target)
+    if hasattr(cls, name):
+        return
+    handlers = sorted(n for n in dir(cls) if isinstance(getattr(cls, n, None), EventHandler))
+    folded = name.lower().replace("_", "")
+    if folded not in handlers and not callable(value):
+        return
+    hint = folded if folded in handlers else None
+    if hint is None:
+        close = difflib.get_close_matches(folded, handlers, n=1)
+        hint = close[0] if close else None
+    advice = f"Did you mean {hint!r}?" if hint else f"Its handlers are {', '.join(handlers)}."
+    warn(
+        f"{cls.__name__} has no {name!r} event handler: the assignment sets a plain "
+        f"attribute that nothing calls, as in a browser. {advice}"
+    )

@@ -27,6 +27,8 @@ import logging
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
+from w3cws._warnings import warn
+
 from .dom_exception import InvalidStateError
 from .event import Event
 
@@ -158,6 +160,19 @@ class _Listener:
         self.removed = False
 
 
+# DOM §2.7 AddEventListenerOptions: the dictionary members a browser reads.
+_LISTENER_OPTIONS = frozenset({"capture", "once", "passive", "signal"})
+
+
+def _warn_unknown_options(options: Mapping[str, object]) -> None:
+    # A WebIDL dictionary ignores unknown members; a W3CWSWarning says so.
+    unknown = ", ".join(repr(key) for key in options if key not in _LISTENER_OPTIONS)
+    warn(
+        f"addEventListener() ignores the unknown option(s) {unknown}, as a browser does; "
+        "the options are 'capture', 'once', 'passive' and 'signal'"
+    )
+
+
 def _flatten_capture(options: object) -> bool:
     # DOM §2.7 "flatten": a bool-like value is capture; a dictionary has "capture".
     if isinstance(options, Mapping):
@@ -202,6 +217,8 @@ class EventTarget:
         once = passive = False
         signal: AbortSignal | None = None
         if isinstance(options, Mapping):
+            if not _LISTENER_OPTIONS.issuperset(options):
+                _warn_unknown_options(options)
             once = bool(options.get("once", False))
             passive = bool(options.get("passive", False))  # default passive: false here
             given = options.get("signal")
@@ -321,7 +338,8 @@ class EventTarget:
 
     def _find_listener(self, type: str, callback: object, capture: bool) -> _Listener | None:
         # DOM §2.7: records are identified by type, callback and capture; the
-        # callback with == so that bound methods match (see events.md §2 "Py").
+        # callback with == so that bound methods match (each attribute access
+        # makes a new bound method object).
         for record in self._listeners:
             if record.type == type and record.capture is capture and record.callback == callback:
                 return record

@@ -17,7 +17,7 @@ client from reading.
 Every path ends in exactly one ``_on_closed`` report (or ``_on_discarded``
 when the hosting trio run is shutting down). Nothing raises out of ``run``
 except trio's own cancellation: a system task that raised would crash every
-other socket on the same run (style-examples §2.9).
+other socket on the same run.
 
 Sections cited: RFC 6455 (§), WHATWG WebSockets (WS §), Chromium's
 ``net/websockets/websocket_channel.cc`` for the two closing timers.

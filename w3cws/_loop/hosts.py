@@ -1,8 +1,8 @@
 """Where a WebSocket's connection task runs, and how other threads reach it.
 
 Theory of operation. Every connection is one trio task (``Connection.run``).
-The constructor picks the trio run that hosts it (w3c-surface.md "Outside
-trio: notebooks, scripts and the REPL"):
+The constructor picks the trio run that hosts it (docs/notebooks.md tells
+users the same):
 
 1. **Inside a trio run** -- that run, as a system task (so the constructor
    needs no nursery, as ``new WebSocket()`` needs none) or in a nursery the
@@ -367,7 +367,7 @@ async def _run_counted_listener(host: _OwnedHost, coro: Coroutine[Any, Any, obje
 
 
 def _start_async_listener(coro: Coroutine[Any, Any, object]) -> None:
-    """Start the coroutine of an ``async def`` listener as a task (w3c-surface.md "Events").
+    """Start the coroutine of an ``async def`` listener as a task.
 
     In a trio run, a system task of that run. Where an asyncio loop runs
     (a notebook, an asyncio program), an asyncio task, so it can await

@@ -1,9 +1,9 @@
 """``await ws.wait_for(type)``: waiting for an event, from trio or from asyncio.
 
-A Python extra (style-examples §2.13): a browser script would set a handler
-and return, but a notebook cell or a test wants to wait where it stands.
-Jupyter cells run on asyncio and w3cws runs on trio, so the wait asks sniffio
-which library it is in and waits with that library's primitives.
+A Python extra: a browser script would set a handler and return, but a
+notebook cell or a test wants to wait where it stands. Jupyter cells run on
+asyncio and w3cws runs on trio, so the wait asks sniffio which library it is
+in and waits with that library's primitives.
 
 Each socket has one :class:`EventWatcher`. The socket tells it about each
 event it dispatches (so no ``stopPropagation()`` hides one, and sockets
@@ -34,6 +34,7 @@ import trio
 
 from w3cws._dom.dom_exception import InvalidStateError
 from w3cws._dom.event import Event
+from w3cws._warnings import warn
 
 if TYPE_CHECKING:
     from w3cws._dom.event_target import EventTarget
@@ -172,6 +173,13 @@ def wait_for_event(
         raise TypeError(f"type must be a str, not {type.__class__.__name__}")
     if timeout is not None and (isinstance(timeout, bool) or not timeout >= 0):
         raise ValueError(f"timeout must be None or a number >= 0, not {timeout!r}")
+    if type not in _WEBSOCKET_TYPES:
+        # Only an event the script dispatches itself can answer: most likely a typo.
+        warn(
+            f"a WebSocket never fires {type!r} events, so wait_for({type!r}) returns only "
+            "if the script dispatches one itself; its events are 'open', 'message', "
+            "'error' and 'close'"
+        )
     try:
         library = sniffio.current_async_library()
     except sniffio.AsyncLibraryNotFoundError:

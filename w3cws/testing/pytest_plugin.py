@@ -1,5 +1,10 @@
 """pytest fixtures for testing with w3cws, loaded through the ``pytest11`` entry point.
 
+Installing w3cws registers them in every pytest run; loading them costs
+nothing until a test asks for one (the entry point is the small module
+``_w3cws_pytest``, which imports trio and the server only then). This module
+is the fixtures' documented home, with the types of the factories.
+
 The fixtures are ``async`` and need pytest-trio: either ``trio_mode = true`` in
 the pytest configuration or ``@pytest.mark.trio`` on the test.
 
@@ -15,16 +20,19 @@ the pytest configuration or ``@pytest.mark.trio`` on the test.
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-import pytest
-import trio
-
-from w3cws.testing._server import Behavior, Server, serve
+import _w3cws_pytest
+from _w3cws_pytest import w3cws_client_factory, w3cws_server, w3cws_server_factory
 
 if TYPE_CHECKING:
-    from w3cws import WebSocket  # type: ignore[attr-defined, unused-ignore]
+    from w3cws import WebSocket
+    from w3cws.testing import Behavior, Server
+
+# For ``pytest_plugins = ["w3cws.testing.pytest_plugin"]`` without the entry
+# point: the fixtures above depend on this one.
+_w3cws_teardown = _w3cws_pytest._w3cws_teardown
 
 __all__ = [
     "ClientFactory",
@@ -33,9 +41,6 @@ __all__ = [
     "w3cws_server",
     "w3cws_server_factory",
 ]
-
-_CLOSE_WAIT_SECONDS = 5
-_CLOSED = 3  # WebSocket.CLOSED
 
 
 class ServerFactory(Protocol):
@@ -57,93 +62,3 @@ class ClientFactory(Protocol):
     def __call__(
         self, url: str, protocols: str | Sequence[str] | None = None, **kwargs: Any
     ) -> WebSocket: ...
-
-
-class _Teardown:
-    """Lets servers outlive the client sockets at teardown.
-
-    pytest-trio tears independent fixtures down concurrently, so without this a
-    server could go away while the client factory is still closing its sockets
-    cleanly. Servers wait for ``clients_closed``, set at once unless the client
-    factory is in use.
-    """
-
-    def __init__(self) -> None:
-        self.clients_closed = trio.Event()
-        self.clients_closed.set()
-
-
-@pytest.fixture
-def _w3cws_teardown() -> _Teardown:
-    return _Teardown()
-
-
-@pytest.fixture
-async def w3cws_server(_w3cws_teardown: _Teardown) -> AsyncIterator[Server]:
-    """A running test server with the default behaviour."""
-    async with serve() as server:
-        yield server
-        await _w3cws_teardown.clients_closed.wait()
-
-
-@pytest.fixture
-async def w3cws_server_factory(_w3cws_teardown: _Teardown) -> AsyncIterator[ServerFactory]:
-    """Start test servers on demand; every one stops at teardown."""
-    # Each server runs in a task of this fixture's nursery, not in the test's
-    # task, so that its own nursery opens and closes in one task.
-    async with trio.open_nursery() as nursery:
-
-        async def run(
-            behavior: Behavior | None,
-            host: str,
-            port: int,
-            ssl_context: ssl.SSLContext | None,
-            *,
-            task_status: trio.TaskStatus[Server],
-        ) -> None:
-            async with serve(behavior, host=host, port=port, ssl_context=ssl_context) as server:
-                task_status.started(server)
-                await trio.sleep_forever()
-
-        async def make(
-            behavior: Behavior | None = None,
-            *,
-            host: str = "127.0.0.1",
-            port: int = 0,
-            ssl_context: ssl.SSLContext | None = None,
-        ) -> Server:
-            server: Server = await nursery.start(run, behavior, host, port, ssl_context)
-            return server
-
-        yield make
-        await _w3cws_teardown.clients_closed.wait()
-        nursery.cancel_scope.cancel()
-
-
-@pytest.fixture
-async def w3cws_client_factory(_w3cws_teardown: _Teardown) -> AsyncIterator[ClientFactory]:
-    """Create client WebSockets that are closed when the test ends."""
-    from w3cws import WebSocket  # type: ignore[attr-defined, unused-ignore]
-
-    sockets: list[WebSocket] = []
-
-    def make(url: str, protocols: str | Sequence[str] | None = None, **kwargs: Any) -> WebSocket:
-        ws: WebSocket = WebSocket(url, protocols, **kwargs)
-        sockets.append(ws)
-        return ws
-
-    clients_closed = _w3cws_teardown.clients_closed = trio.Event()
-    try:
-        yield make
-        closing: list[trio.Event] = []
-        for ws in sockets:
-            if ws.readyState != _CLOSED:
-                closed = trio.Event()
-                ws.addEventListener("close", lambda _event, closed=closed: closed.set())
-                ws.close()
-                closing.append(closed)
-        with trio.move_on_after(_CLOSE_WAIT_SECONDS):
-            for closed in closing:
-                await closed.wait()
-    finally:
-        clients_closed.set()
