@@ -1,8 +1,9 @@
 """A thread's w3cws event loop: run-to-completion for sockets made outside trio.
 
 Theory of operation (HTML 8.1.7 "Event loops"). A socket made on a thread
-that runs no trio (a script's main thread, a worker thread, an asyncio program, a Jupyter kernel) has its network work
-done by the background trio run (``hosts``), but belongs to the creating
+that runs no trio (a script's main thread, a worker thread, an asyncio
+program, a Jupyter kernel) has its network work done by the background trio
+run (``hosts``), but belongs to the creating
 thread's :class:`ThreadLoop`. The engine reports to a :class:`Feedback`
 stand-in, which queues each report as one task; the loop runs the tasks on
 its own thread, one at a time and in order, and only when the thread runs
