@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pytest
 import trio
 
-from w3cws.testing._server import Behavior, Server, serve
+from w3cws.testing.actions import Behavior
+from w3cws.testing.server import Server, serve
 
 if TYPE_CHECKING:
     from w3cws import WebSocket  # type: ignore[attr-defined, unused-ignore]
