@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import socket
 import ssl
 from collections import deque
 
 import trio
+
+from w3cws._engine import intercept
 
 __all__ = ["ByteStream", "ConnectingTurn", "TCPStream", "open_stream"]
 
@@ -139,7 +142,7 @@ class TCPStream:
 
 
 # What the engine reads and writes: plain TCP, or TLS over trio's TCP stream.
-ByteStream = TCPStream | trio.SSLStream[trio.SocketStream]
+ByteStream = TCPStream | trio.SSLStream[trio.SocketStream] | intercept.PendingStream
 
 _default_context: ssl.SSLContext | None = None
 
@@ -156,6 +159,26 @@ async def open_stream(
     host: str, port: int, *, secure: bool, ssl_context: ssl.SSLContext | None
 ) -> ByteStream:
     """Open TCP (and TLS with certificate and host name checks for ``wss:``).
+
+    While ``w3cws.testing.intercept`` is active the choice waits for the
+    request, which names the whole URL (see :mod:`w3cws._engine.intercept`).
+
+    Raises:
+        OSError: DNS failure, refused or unreachable.
+        trio.BrokenResourceError: TLS handshake failure.
+    """
+    if intercept.routes:
+        connect = functools.partial(
+            _open_network, host, port, secure=secure, ssl_context=ssl_context
+        )
+        return intercept.PendingStream(secure=secure, connect=connect)
+    return await _open_network(host, port, secure=secure, ssl_context=ssl_context)
+
+
+async def _open_network(
+    host: str, port: int, *, secure: bool, ssl_context: ssl.SSLContext | None
+) -> TCPStream | trio.SSLStream[trio.SocketStream]:
+    """Open TCP, and TLS for ``wss:``.
 
     Raises:
         OSError: DNS failure, refused or unreachable.

@@ -28,15 +28,26 @@ from w3cws.testing.actions import (
     apply_query,
     parse_script,
 )
+from w3cws.testing.intercept import (
+    BlockingConnection,
+    BlockingInterceptServer,
+    InterceptedConnection,
+    InterceptServer,
+    intercept,
+)
 from w3cws.testing.server import ConnectionRecord, Server, ServerThread, serve, tls_contexts
 
 __all__ = [
     "Action",
     "Behavior",
+    "BlockingConnection",
+    "BlockingInterceptServer",
     "Close",
     "ConnectionRecord",
     "Delay",
     "Drop",
+    "InterceptServer",
+    "InterceptedConnection",
     "Ping",
     "Send",
     "SendFragments",
@@ -44,6 +55,7 @@ __all__ = [
     "ServerThread",
     "Stall",
     "apply_query",
+    "intercept",
     "parse_script",
     "serve",
     "tls_contexts",
