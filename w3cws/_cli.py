@@ -1,4 +1,4 @@
-"""The ``w3cws`` command line: ``demo``, ``connect`` and ``serve``.
+"""The ``w3cws`` command line: ``demo``, ``connect``, ``serve`` and ``proxy``.
 
 Each command runs in one ``trio.run``. Output goes out a line at a time and is
 flushed at once, so that another program (or a test) can read it as it
@@ -29,7 +29,7 @@ import trio
 
 from w3cws import Blob, CloseEvent, DOMException, Event, MessageEvent, WebSocket, __version__
 from w3cws._checks import check_close_arguments
-from w3cws.testing import Behavior, ConnectionRecord, Send, Server, parse_script, serve
+from w3cws.testing import Behavior, ConnectionRecord, Send, Server, fault_proxy, parse_script, serve
 
 __all__ = ["main"]
 
@@ -447,6 +447,18 @@ async def _serve(behavior: Behavior, host: str, port: int) -> int:
 # --- The parser and main ---------------------------------------------------------
 
 
+def _run_proxy(args: argparse.Namespace) -> int:
+    return fault_proxy.run_command(
+        args.target,
+        say=_say,
+        host=args.host,
+        latency=args.latency,
+        bandwidth=args.bandwidth,
+        chunk_size=args.chunk,
+        reset_after=args.reset_after,
+    )
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="w3cws",
@@ -529,6 +541,25 @@ def _build_parser() -> argparse.ArgumentParser:
         "--script", metavar="FILE", help="actions to run on each new connection, one a line"
     )
     serve_.set_defaults(run=_run_serve)
+
+    proxy = commands.add_parser(
+        "proxy",
+        help="run a TCP proxy that adds network faults in front of a server",
+        description="Listen on loopback and forward each connection to TARGET, adding "
+        "latency, a bandwidth limit, slicing into small segments, or a reset after some bytes "
+        "(w3cws.testing.FaultProxy). Runs until Ctrl-C.",
+    )
+    proxy.add_argument("target", metavar="TARGET", help="the ws:// or wss:// server to forward to")
+    proxy.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    proxy.add_argument("--latency", type=float, default=0.0, metavar="SECONDS", help="added delay")
+    proxy.add_argument(
+        "--bandwidth", type=float, metavar="BYTES", help="at most BYTES a second each way"
+    )
+    proxy.add_argument("--chunk", type=int, metavar="BYTES", help="write at most BYTES at a time")
+    proxy.add_argument(
+        "--reset-after", type=int, metavar="BYTES", help="reset a connection after BYTES"
+    )
+    proxy.set_defaults(run=_run_proxy)
     return parser
 
 

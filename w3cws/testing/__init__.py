@@ -28,6 +28,7 @@ from w3cws.testing.actions import (
     apply_query,
     parse_script,
 )
+from w3cws.testing.fault_proxy import FaultProxy
 from w3cws.testing.intercept import (
     BlockingConnection,
     BlockingInterceptServer,
@@ -46,6 +47,7 @@ __all__ = [
     "ConnectionRecord",
     "Delay",
     "Drop",
+    "FaultProxy",
     "InterceptServer",
     "InterceptedConnection",
     "Ping",
