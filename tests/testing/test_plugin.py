@@ -79,3 +79,50 @@ def test_client_factory_closes_leftover_sockets(pytester: pytest.Pytester) -> No
     pytester.makepyfile(test_clients=CLIENT_TESTS)
     result = pytester.runpytest("-p", "trio", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+INTERCEPT_TESTS = """
+import trio
+from w3cws import WebSocket
+from w3cws._engine import intercept as seam
+
+
+async def test_a_drives_a_hard_coded_url(w3cws_intercept):
+    server = w3cws_intercept("wss://app.example.test/*")
+    ws = WebSocket("wss://app.example.test/feed")
+    ws.onopen = lambda event: ws.send("hi")
+    conn = await server.next_connection()
+    assert await conn.next_message() == "hi"
+    assert len(seam.routes) == 1
+
+
+def test_b_teardown_ended_the_interception():
+    assert seam.routes == []
+
+
+async def test_c_a_missing_message_fails_with_what_never_came(w3cws_intercept, autojump_clock):
+    server = w3cws_intercept("wss://app.example.test/feed")
+    WebSocket("wss://app.example.test/feed")
+    conn = await server.next_connection()
+    await conn.next_message(timeout=30)
+
+
+async def test_d_a_missing_connection_too(w3cws_intercept, autojump_clock):
+    server = w3cws_intercept("wss://app.example.test/feed")
+    await server.next_connection(timeout=30)
+"""
+
+
+def test_intercept_fixture(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\ntrio_mode = true\n")
+    pytester.makepyfile(test_intercept=INTERCEPT_TESTS)
+    result = pytester.runpytest("-p", "trio", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*TimeoutError: no message from the client on wss://app.example.test/feed "
+            "within 30 s (0 received so far)",
+            "*TimeoutError: no new connection to intercept('wss://app.example.test/feed') "
+            "within 30 s (0 so far)",
+        ]
+    )

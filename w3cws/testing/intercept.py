@@ -685,10 +685,18 @@ class intercept:
             raise RuntimeError("this intercept() block is already active")
         _seam.add_route(self._server.route)
 
-    async def __aenter__(self) -> InterceptServer:
+    def _start_async(self) -> InterceptServer:
+        """Start intercepting; the server a trio test drives (the pytest fixture's way in)."""
         self._start()
-        await trio.lowlevel.checkpoint()
         return InterceptServer(self._server)
+
+    def _stop(self) -> None:
+        self._server.shut()
+
+    async def __aenter__(self) -> InterceptServer:
+        server = self._start_async()
+        await trio.lowlevel.checkpoint()
+        return server
 
     async def __aexit__(
         self,

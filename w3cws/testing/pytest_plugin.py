@@ -10,12 +10,17 @@ the pytest configuration or ``@pytest.mark.trio`` on the test.
 - ``w3cws_client_factory``: ``make(url, protocols=None, **kwargs)`` creates a
   :class:`w3cws.WebSocket`; at teardown every socket not yet CLOSED is closed
   and the fixture waits (5 s at most) for its ``close`` event.
+- ``w3cws_intercept``: ``server = w3cws_intercept(pattern, **options)``
+  intercepts the matching URLs (see :class:`~w3cws.testing.intercept`) and
+  returns the fake server; a wait for a connection or message that never
+  comes fails the test with what was missing. At teardown every
+  interception ends and what is still open is dropped.
 """
 
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
@@ -26,11 +31,14 @@ from w3cws.testing.server import Server, serve
 
 if TYPE_CHECKING:
     from w3cws import WebSocket  # type: ignore[attr-defined, unused-ignore]
+    from w3cws.testing.intercept import InterceptServer
 
 __all__ = [
     "ClientFactory",
+    "InterceptFactory",
     "ServerFactory",
     "w3cws_client_factory",
+    "w3cws_intercept",
     "w3cws_server",
     "w3cws_server_factory",
 ]
@@ -58,6 +66,12 @@ class ClientFactory(Protocol):
     def __call__(
         self, url: str, protocols: str | Sequence[str] | None = None, **kwargs: Any
     ) -> WebSocket: ...
+
+
+class InterceptFactory(Protocol):
+    """The type of ``w3cws_intercept``: starts intercepting and returns the fake server."""
+
+    def __call__(self, pattern: str | Callable[[str], bool], **options: Any) -> InterceptServer: ...
 
 
 class _Teardown:
@@ -148,3 +162,24 @@ async def w3cws_client_factory(_w3cws_teardown: _Teardown) -> AsyncIterator[Clie
                 await closed.wait()
     finally:
         clients_closed.set()
+
+
+@pytest.fixture
+def w3cws_intercept() -> Iterator[InterceptFactory]:
+    """Intercept WebSocket URLs for the test; every interception ends at teardown."""
+    # Imported here: loading the plugin must not load the fake server.
+    from w3cws.testing.intercept import intercept
+
+    blocks: list[intercept] = []
+
+    def make(pattern: str | Callable[[str], bool], **options: Any) -> InterceptServer:
+        block = intercept(pattern, **options)
+        server = block._start_async()
+        blocks.append(block)
+        return server
+
+    try:
+        yield make
+    finally:
+        for block in reversed(blocks):
+            block._stop()
