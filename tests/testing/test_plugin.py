@@ -115,7 +115,7 @@ async def test_d_a_missing_connection_too(w3cws_intercept, autojump_clock):
 
 def test_intercept_fixture(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\ntrio_mode = true\n")
-    pytester.makepyfile(test_intercept=INTERCEPT_TESTS)
+    pytester.makepyfile(test_user_intercept=INTERCEPT_TESTS)
     result = pytester.runpytest("-p", "trio", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, failed=2)
     result.stdout.fnmatch_lines(

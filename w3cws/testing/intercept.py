@@ -186,8 +186,10 @@ class _ClientEnd(trio.abc.Stream):
         return data
 
     async def aclose(self) -> None:
-        self._core.client_closed_tcp()
+        # Checkpoint first: the engine reports the close right after this
+        # returns, so a test woken by it finds the client's close event fired.
         await trio.lowlevel.checkpoint()
+        self._core.client_closed_tcp()
 
 
 # --- One intercepted connection -------------------------------------------------------
@@ -328,7 +330,12 @@ class _Connection:
 
     @property
     def ended(self) -> bool:
+        """No more messages can come."""
         return self._eof or self._reset or self._client_gone
+
+    def finished(self) -> bool | None:
+        """The client has let go of the connection too (True), else None."""
+        return self._reset or self._client_gone or None
 
     def send(self, data: str | bytes) -> None:
         with self.state.lock:
@@ -531,7 +538,7 @@ class InterceptedConnection(_ConnectionView):
     async def close(
         self, code: int = 1000, reason: str = "", *, timeout: float = DEFAULT_TIMEOUT
     ) -> None:
-        """Start the closing handshake and wait until the connection has ended.
+        """Start the closing handshake; wait until the client has closed too.
 
         Raises:
             TimeoutError: the client did not answer within ``timeout``
@@ -539,18 +546,18 @@ class InterceptedConnection(_ConnectionView):
         """
         core = self._core
         core.start_close(code, reason)
-        if not await core.state.wait(lambda: core.ended or None, timeout):
+        if not await core.state.wait(core.finished, timeout):
             core.drop()
             raise _no_close(core, timeout)
 
     async def wait_closed(self, timeout: float = DEFAULT_TIMEOUT) -> None:
-        """Wait until the connection has ended, however it ends.
+        """Wait until the connection has ended and the client has closed its end.
 
         Raises:
             TimeoutError: it was still open after ``timeout`` seconds.
         """
         core = self._core
-        if not await core.state.wait(lambda: core.ended or None, timeout):
+        if not await core.state.wait(core.finished, timeout):
             raise _no_close(core, timeout)
 
 
@@ -576,14 +583,14 @@ class BlockingConnection(_ConnectionView):
         """See :meth:`InterceptedConnection.close`."""
         core = self._core
         core.start_close(code, reason)
-        if not core.state.wait_blocking(lambda: core.ended or None, timeout):
+        if not core.state.wait_blocking(core.finished, timeout):
             core.drop()
             raise _no_close(core, timeout)
 
     def wait_closed(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         """See :meth:`InterceptedConnection.wait_closed`."""
         core = self._core
-        if not core.state.wait_blocking(lambda: core.ended or None, timeout):
+        if not core.state.wait_blocking(core.finished, timeout):
             raise _no_close(core, timeout)
 
 
