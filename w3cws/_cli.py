@@ -521,8 +521,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "serve",
         help="run the scriptable test server, printing connections and frames",
         description="Run the w3cws.testing server until Ctrl-C or SIGTERM. It echoes "
-        "messages by default; the URL mini-language of w3cws.testing works in the "
-        "request's query string.",
+        "messages by default; the action grammar of w3cws.testing works in the "
+        "request's query string and in --script files.",
     )
     serve_.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
     serve_.add_argument(

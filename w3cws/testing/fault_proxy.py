@@ -152,8 +152,6 @@ class FaultProxy:
         host: the loopback address to listen on.
 
     Attributes:
-        url: the proxy's URL: the target's scheme, path and query, on the
-            proxy's address (valid inside ``async with``).
         connections: how many connections were accepted so far.
     """
 
@@ -191,7 +189,11 @@ class FaultProxy:
 
     @property
     def url(self) -> str:
-        """See the class attributes."""
+        """The URL clients use: the target's scheme, path and query on the proxy's address.
+
+        Raises:
+            RuntimeError: outside ``async with``.
+        """
         if self._url is None:
             raise RuntimeError("the FaultProxy is not running; use it in 'async with'")
         return self._url

@@ -5,7 +5,7 @@ Theory of operation
 ``serve()`` listens on one TCP address and runs one trio task per accepted
 connection, all in a nursery it owns. Each task reads the opening handshake
 with wsproto, picks a :class:`Behavior` (the route for the request path, else
-the default, then the URL mini-language in the query string), answers the handshake,
+the default, then the action grammar in the query string), answers the handshake,
 runs the behaviour's ``on_open`` actions in order and then reads frames until
 TCP closes. Everything the client does is written to that connection's
 :class:`ConnectionRecord`, which tests inspect and wait on.
