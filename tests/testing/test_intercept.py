@@ -7,6 +7,7 @@ sans-I/O client of the ``websockets`` library, over the same in-memory stream.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 
@@ -21,7 +22,7 @@ from websockets.uri import parse_uri
 
 from w3cws import WebSocket
 from w3cws._engine import intercept as seam
-from w3cws.testing import Behavior, Send, intercept, serve
+from w3cws.testing import Behavior, Close, Send, ServerThread, intercept, serve
 
 URL = "wss://api.example.test/feed"
 TIMEOUT = 5
@@ -357,3 +358,81 @@ async def pump_out(client: ClientProtocol, stream: trio.abc.Stream) -> None:
     for data in client.data_to_send():
         if data:
             await stream.send_all(data)
+
+
+async def test_pass_through_to_the_real_server_with_changes_both_ways() -> None:
+    behavior = Behavior(on_open=[Send("server hello"), Send("secret")])
+    with trio.fail_after(TIMEOUT):
+        async with serve(behavior) as real, intercept(real.url + "/*") as server:
+            ws = WebSocket(real.url + "/feed", ["feed.v1"])
+            seen = Recorder(ws)
+            ws.onopen = lambda event: ws.send("before the server")
+            ws.onmessage = lambda event: (
+                seen.events.append(("message", event.data)),
+                ws.send("hi") if event.data == "server hello!" else None,
+                ws.close(3000, "enough") if event.data == "HI!" else None,
+            )
+            conn = await server.next_connection()
+            await conn.connect_server(
+                client_to_server=lambda message: message.upper(),  # type: ignore[union-attr]
+                server_to_client=lambda message: None if message == "secret" else f"{message!s}!",
+            )
+            await seen.closed.wait()
+            record = real.connections[0]
+            await record.wait_closed()
+    # The client saw the server's messages as changed (one dropped) ...
+    assert ws.protocol == "feed.v1"
+    assert seen.events == [
+        ("message", "server hello!"),
+        ("message", "BEFORE THE SERVER!"),  # the server echoes too
+        ("message", "HI!"),
+        ("close", (3000, "enough", True)),
+    ]
+    # ... and the server the client's, every one since it connected.
+    assert record.path == "/feed"
+    assert record.subprotocols == ["feed.v1"]
+    assert record.messages == ["BEFORE THE SERVER", "HI"]
+    assert (record.close_code, record.close_reason) == (3000, "enough")
+    # The test watched both directions as they were sent.
+    assert conn.messages == ["before the server", "hi"]
+    assert conn.server_messages == ["server hello", "secret", "BEFORE THE SERVER", "HI"]
+
+
+async def test_pass_through_server_close_and_loss_reach_the_client() -> None:
+    behavior = Behavior(on_message=lambda record, message: [Close(4001, "server says bye")])
+    with trio.fail_after(TIMEOUT):
+        async with serve(behavior) as real, intercept(real.url + "/*") as server:
+            ws = WebSocket(real.url + "/a")
+            seen = Recorder(ws)
+            conn = await server.next_connection()
+            await conn.connect_server()
+            ws.send("bye?")
+            await seen.closed.wait()
+            assert seen.events[-1] == ("close", (4001, "server says bye", True))
+
+            ws = WebSocket(real.url + "/b")
+            lost = Recorder(ws)
+            conn = await server.next_connection()
+            with pytest.raises(
+                ConnectionError,
+                match=re.escape("could not connect to the server at ws://127.0.0.1:1/"),
+            ):
+                await conn.connect_server("ws://127.0.0.1:1/")
+            await lost.closed.wait()
+    assert lost.events[-1] == ("close", (1006, "", False))
+
+
+def test_pass_through_without_trio() -> None:
+    closed = threading.Event()
+    seen: list[object] = []
+    with (
+        ServerThread(Behavior(on_open=[Send("real")])) as real,
+        intercept(real.url + "/*") as server,
+    ):
+        ws = WebSocket(real.url + "/sync")
+        ws.onmessage = lambda event: (seen.append(event.data), ws.close())
+        ws.onclose = lambda event: (seen.append(event.code), closed.set())
+        conn = server.next_connection(timeout=TIMEOUT)
+        conn.connect_server(server_to_client=lambda message: f"{message!s} (via the test)")
+        assert closed.wait(TIMEOUT)
+    assert seen == ["real (via the test)", 1005]

@@ -53,6 +53,7 @@ from wsproto.utilities import RemoteProtocolError
 
 from w3cws._engine import intercept as _seam
 from w3cws._url import parse_websocket_url
+from w3cws._websocket import WebSocket
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -69,6 +70,8 @@ _T = TypeVar("_T")
 _C = TypeVar("_C", "InterceptedConnection", "BlockingConnection")
 
 Pattern = str | Callable[[str], bool]
+# Passes a message on (maybe changed), or drops it by returning None.
+Filter = Callable[[str | bytes], str | bytes | None]
 Subprotocol = str | Callable[[Sequence[str]], str | None] | None
 
 
@@ -213,6 +216,13 @@ class _Connection:
         self._ws = WSConnection(ConnectionType.SERVER)
         self._text: list[str] = []
         self._binary = bytearray()
+        # The pass-through to the real server (connect_upstream).
+        self.upstream: WebSocket | None = None
+        self.upstream_state: str | None = None  # "connecting", "open" or "closed"
+        self.server_messages: list[str | bytes] = []
+        self._to_server: Filter | None = None
+        self._to_client: Filter | None = None
+        self._passed_on = 0  # how many of self.messages went to the real server
         self._out = bytearray()
         self._eof = False  # the server closed TCP
         self._reset = False  # the connection was dropped
@@ -282,6 +292,8 @@ class _Connection:
     def _received(self, message: str | bytes) -> None:
         self.messages.append(message)
         self.unread.append(message)
+        if self.upstream_state == "open":
+            self._pass_on()
 
     def _on_request(self, request: Request) -> None:
         server = self.server
@@ -321,6 +333,74 @@ class _Connection:
         self.close_code = None if code == CloseReason.NO_STATUS_RCVD else code
         self.close_reason = reason
         self._eof = True
+        if self.upstream is not None and self.upstream_state != "closed":
+            # The client's Close goes on to the real server where the API
+            # allows its code (1000, 3000-4999), else as a plain close().
+            if self.close_code == 1000 or 3000 <= (self.close_code or 0) <= 4999:
+                self.upstream.close(self.close_code, reason)
+            else:
+                self.upstream.close()
+
+    # The pass-through to the real server.
+
+    def connect_upstream(
+        self, url: str, to_server: Filter | None, to_client: Filter | None
+    ) -> None:
+        """Open a real WebSocket to ``url`` and pass messages both ways once it is open."""
+        with self.state.lock:
+            if self.upstream_state is not None:
+                raise RuntimeError(f"{self.url} is already connected to the server")
+            self.upstream_state = "connecting"
+            self._to_server, self._to_client = to_server, to_client
+            # That connection must not come back here.
+            self.server.bypass.append(url)
+        # Made without the lock: on w3cws's thread the constructor waits
+        # for that thread, which may be feeding this connection meanwhile.
+        upstream = WebSocket(url, [self.protocol] if self.protocol else [])
+        upstream.binaryType = "arraybuffer"
+        upstream.onopen = lambda event: self._upstream_opened()
+        upstream.onmessage = lambda event: self._from_upstream(event.data)
+        upstream.onclose = lambda event: self._upstream_closed(event.code, event.reason)
+        with self.state.lock:
+            self.upstream = upstream
+
+    def _upstream_opened(self) -> None:
+        with self.state.lock:
+            self.upstream_state = "open"
+            self._pass_on()
+            self.state.changed()
+
+    def _pass_on(self) -> None:
+        """Send the client's messages not yet passed on (all since it connected)."""
+        assert self.upstream is not None
+        for message in self.messages[self._passed_on :]:
+            passed = message if self._to_server is None else self._to_server(message)
+            if passed is not None:
+                self.upstream.send(passed)
+        self._passed_on = len(self.messages)
+
+    def _from_upstream(self, data: object) -> None:
+        assert isinstance(data, str | bytes)
+        with self.state.lock:
+            self.server_messages.append(data)
+            passed = data if self._to_client is None else self._to_client(data)
+            if passed is not None and self.open:
+                self.send(passed)
+            self.state.changed()
+
+    def _upstream_closed(self, code: int, reason: str) -> None:
+        with self.state.lock:
+            self.upstream_state = "closed"
+            if code == 1006:
+                # The real server was lost (or never reached): so is the client.
+                self.drop()
+            else:
+                self.start_close(None if code == 1005 else code, reason)
+            self.state.changed()
+
+    def upstream_settled(self) -> str | None:
+        """The pass-through's state once it is no longer connecting, else None."""
+        return None if self.upstream_state == "connecting" else self.upstream_state
 
     # The test's side.
 
@@ -345,10 +425,13 @@ class _Connection:
             self._out += self._ws.send(event)
             self.state.changed()
 
-    def start_close(self, code: int, reason: str) -> None:
+    def start_close(self, code: int | None, reason: str) -> None:
+        """Send a Close; ``None`` sends an empty body."""
         with self.state.lock:
             if self.open:
-                self._out += self._ws.send(CloseConnection(code=code, reason=reason))
+                # wsproto sends an empty body for this member (not for the int).
+                wire_code = CloseReason.NO_STATUS_RCVD if code is None else code
+                self._out += self._ws.send(CloseConnection(code=wire_code, reason=reason))
                 self.state.changed()
 
     def drop(self) -> None:
@@ -393,9 +476,15 @@ class _Server:
         self.state = _State()
         self.connections: list[_Connection] = []
         self.next_index = 0
+        # URLs of pass-through connections about to be made, which go to the network.
+        self.bypass: list[str] = []
 
     def route(self, url: str) -> trio.abc.Stream | None:
         """The engine's route: a fresh in-memory connection for a matching URL."""
+        with self.state.lock:
+            if url in self.bypass:
+                self.bypass.remove(url)
+                return None
         if not self.matches(url):
             return None
         return _ClientEnd(_Connection(self, url))
@@ -410,11 +499,13 @@ class _Server:
         return None
 
     def shut(self) -> None:
-        """Stop intercepting and drop what is still open."""
+        """Stop intercepting, drop what is still open and close the pass-throughs."""
         _seam.remove_route(self.route)
         with self.state.lock:
             for connection in self.connections:
                 connection.drop()
+                if connection.upstream is not None and connection.upstream_state != "closed":
+                    connection.upstream.close()
 
 
 def _no_connection(server: _Server, timeout: float) -> TimeoutError:
@@ -488,6 +579,19 @@ class _ConnectionView:
         with self._core.state.lock:
             return self._core.ended
 
+    @property
+    def server_messages(self) -> list[str | bytes]:
+        """What the real server sent, before any change (see ``connect_server``)."""
+        with self._core.state.lock:
+            return list(self._core.server_messages)
+
+    def _connect_server(
+        self, url: str | None, client_to_server: Filter | None, server_to_client: Filter | None
+    ) -> str:
+        target = self.url if url is None else parse_websocket_url(url).href
+        self._core.connect_upstream(target, client_to_server, server_to_client)
+        return target
+
     def send(self, data: str | bytes) -> None:
         """Send a message now: ``str`` as text, ``bytes`` as binary.
 
@@ -516,8 +620,47 @@ class _ConnectionView:
         return f"<{type(self).__name__} {self.url} messages={len(self._core.messages)}>"
 
 
+def _upstream_failed(state: str | None, url: str, timeout: float) -> Exception | None:
+    if state is None:
+        return TimeoutError(f"the server at {url} did not open within {timeout} s")
+    if state != "open":
+        return ConnectionError(f"could not connect to the server at {url}")
+    return None
+
+
 class InterceptedConnection(_ConnectionView):
     """One intercepted connection, for a test in the client's trio run."""
+
+    async def connect_server(
+        self,
+        url: str | None = None,
+        *,
+        client_to_server: Filter | None = None,
+        server_to_client: Filter | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        """Pass this connection through to the real server, as MSW's ``server.connect()``.
+
+        A real WebSocket to ``url`` (by default the URL the client asked for)
+        opens, offering the subprotocol selected for the client. From then
+        on every message of the client (those already received included)
+        goes to the server and every message of the server to the client,
+        each through its filter if given: a function that returns the
+        message to pass on, changed or not, or None to drop it. The test
+        still sees the client's messages (``next_message``, ``messages``)
+        and the server's (``server_messages``). A Close on either side is
+        passed on; a lost server is a dropped client connection.
+
+        Raises:
+            TimeoutError: the server did not answer within ``timeout`` seconds.
+            ConnectionError: the connection to the server failed.
+            RuntimeError: the connection already passes through.
+        """
+        target = self._connect_server(url, client_to_server, server_to_client)
+        state = await self._core.state.wait(self._core.upstream_settled, timeout)
+        error = _upstream_failed(state, target, timeout)
+        if error is not None:
+            raise error
 
     async def next_message(self, timeout: float = DEFAULT_TIMEOUT) -> str | bytes:
         """The client's next message not yet returned, in arrival order.
@@ -563,6 +706,21 @@ class InterceptedConnection(_ConnectionView):
 
 class BlockingConnection(_ConnectionView):
     """The same connection for a test that runs no trio: the waits block."""
+
+    def connect_server(
+        self,
+        url: str | None = None,
+        *,
+        client_to_server: Filter | None = None,
+        server_to_client: Filter | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        """See :meth:`InterceptedConnection.connect_server`."""
+        target = self._connect_server(url, client_to_server, server_to_client)
+        state = self._core.state.wait_blocking(self._core.upstream_settled, timeout)
+        error = _upstream_failed(state, target, timeout)
+        if error is not None:
+            raise error
 
     def next_message(self, timeout: float = DEFAULT_TIMEOUT) -> str | bytes:
         """See :meth:`InterceptedConnection.next_message`."""
