@@ -144,6 +144,46 @@ async def test_cut_resets_every_connection_now() -> None:
     assert [record.close_received for record in server.connections] == [False, False]
 
 
+async def test_cut_as_the_websockets_client_sees_it() -> None:
+    greeted = trio.Event()
+
+    def websockets_client(url: str) -> str:
+        with connect(url, open_timeout=5, ping_interval=None) as ws:
+            greeting = ws.recv(timeout=5)
+            trio.from_thread.run_sync(greeted.set)
+            with pytest.raises(ConnectionClosedError):
+                ws.recv(timeout=5)
+        return str(greeting)
+
+    with trio.fail_after(TIMEOUT):
+        async with (
+            serve(Behavior(on_open=[Send("hello")])) as server,
+            FaultProxy(server.url) as proxy,
+            trio.open_nursery() as nursery,
+        ):
+            result: list[str] = []
+
+            async def run_client() -> None:
+                result.append(await trio.to_thread.run_sync(websockets_client, proxy.url))
+
+            nursery.start_soon(run_client)
+            await greeted.wait()
+            proxy.cut()
+    assert result == ["hello"]
+
+
+async def test_a_bandwidth_limit_keeps_every_byte() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with (
+            serve() as server,
+            FaultProxy(server.url, bandwidth=200_000, chunk_size=7) as proxy,
+        ):
+            received, ending = await w3cws_echo_all(proxy.url, MESSAGES[:30])
+            echoed = await trio.to_thread.run_sync(websockets_echo_all, proxy.url, MESSAGES[:30])
+    assert received == echoed == MESSAGES[:30]
+    assert ending == (1000, "all back", True)
+
+
 async def test_half_close_ends_only_the_server_to_client_direction() -> None:
     with trio.fail_after(TIMEOUT):
         async with serve() as server, FaultProxy(server.url) as proxy:

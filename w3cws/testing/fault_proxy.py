@@ -26,6 +26,7 @@ the target's certificate for the proxy's address.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import socket
 import struct
@@ -40,6 +41,7 @@ from w3cws._url import parse_websocket_url
 __all__ = ["FaultProxy", "run_command"]
 
 _RECEIVE_SIZE = 65536
+_log = logging.getLogger("w3cws.testing")
 
 
 def _reset(stream: trio.SocketStream) -> None:
@@ -65,15 +67,17 @@ class _Link:
 
     async def run(self) -> None:
         """Forward both ways until both directions end, or until a reset."""
-        with self.scope:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._pipe, self.client, self.server, trio.CancelScope())
-                nursery.start_soon(self._pipe, self.server, self.client, self._from_server)
-        if self._reset:
-            _reset(self.client)
-            _reset(self.server)
-        await trio.aclose_forcefully(self.client)
-        await trio.aclose_forcefully(self.server)
+        try:
+            with self.scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._pipe, self.client, self.server, trio.CancelScope())
+                    nursery.start_soon(self._pipe, self.server, self.client, self._from_server)
+        finally:
+            if self._reset:
+                _reset(self.client)
+                _reset(self.server)
+            await trio.aclose_forcefully(self.client)
+            await trio.aclose_forcefully(self.server)
 
     def reset(self) -> None:
         """Abort both TCP connections with an RST."""
@@ -102,7 +106,10 @@ class _Link:
                     if not data:
                         break
                     if not proxy.blackhole:
-                        send.send_nowait((trio.current_time() + proxy.latency, data))
+                        try:
+                            send.send_nowait((trio.current_time() + proxy.latency, data))
+                        except trio.BrokenResourceError:
+                            return  # the writer stopped: the link is being reset
 
     async def _deliver(
         self, receive: trio.MemoryReceiveChannel[tuple[float, bytes]], sink: trio.SocketStream
@@ -266,6 +273,9 @@ class FaultProxy:
         self._links.add(link)
         try:
             await link.run()
+        except Exception:
+            # One broken connection must not stop the proxy.
+            _log.exception("FaultProxy connection failed")
         finally:
             self._links.discard(link)
 
