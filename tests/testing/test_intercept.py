@@ -290,6 +290,24 @@ async def test_the_closing_timeout_follows_the_clock(
     assert seen.events == [("open", ""), ("close", (1006, "", False))]
 
 
+async def test_the_tcp_close_timeout_follows_the_clock(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with intercept(URL) as server:
+        ws = WebSocket(URL)
+        seen = Recorder(ws)
+        conn = await server.next_connection()
+        await ws.wait_for("open")
+        # The client's answer is never read and TCP never closed by the server:
+        # the client closes TCP itself after Chromium's 2 s.
+        conn.stall()
+        started = trio.current_time()
+        await conn.close(4000, "bye", timeout=10)
+        await seen.closed.wait()
+        assert trio.current_time() - started >= 2
+    assert seen.events == [("open", ""), ("close", (4000, "bye", True))]
+
+
 def test_a_plain_with_block_for_code_without_trio() -> None:
     """The client runs on w3cws's background thread; the test's waits block."""
     events: list[object] = []
