@@ -110,6 +110,17 @@ async def test_c_a_missing_message_fails_with_what_never_came(w3cws_intercept, a
 async def test_d_a_missing_connection_too(w3cws_intercept, autojump_clock):
     server = w3cws_intercept("wss://app.example.test/feed")
     await server.next_connection(timeout=30)
+
+
+async def test_e_fault_proxies(w3cws_server, w3cws_fault_proxy_factory, w3cws_client_factory):
+    proxy = await w3cws_fault_proxy_factory(w3cws_server.url, chunk_size=1)
+    ws = w3cws_client_factory(proxy.url + "/via-proxy")
+    ws.onopen = lambda event: ws.send("sliced")
+    with trio.fail_after(5):
+        await w3cws_server.wait_for_connections(1)
+        await w3cws_server.connections[0].wait_messages(1)
+    assert w3cws_server.connections[0].messages == ["sliced"]
+    assert proxy.connections == 1
 """
 
 
@@ -117,7 +128,7 @@ def test_intercept_fixture(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\ntrio_mode = true\n")
     pytester.makepyfile(test_user_intercept=INTERCEPT_TESTS)
     result = pytester.runpytest("-p", "trio", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=2, failed=2)
+    result.assert_outcomes(passed=3, failed=2)
     result.stdout.fnmatch_lines(
         [
             "*TimeoutError: no message from the client on wss://app.example.test/feed "

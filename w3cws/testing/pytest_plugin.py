@@ -10,6 +10,8 @@ the pytest configuration or ``@pytest.mark.trio`` on the test.
 - ``w3cws_client_factory``: ``make(url, protocols=None, **kwargs)`` creates a
   :class:`w3cws.WebSocket`; at teardown every socket not yet CLOSED is closed
   and the fixture waits (5 s at most) for its ``close`` event.
+- ``w3cws_fault_proxy_factory``: ``await make(target_url, **faults)`` starts a
+  :class:`~w3cws.testing.FaultProxy`; all of them stop at teardown.
 - ``w3cws_intercept``: ``server = w3cws_intercept(pattern, **options)``
   intercepts the matching URLs (see :class:`~w3cws.testing.intercept`) and
   returns the fake server; a wait for a connection or message that never
@@ -31,13 +33,16 @@ from w3cws.testing.server import Server, serve
 
 if TYPE_CHECKING:
     from w3cws import WebSocket  # type: ignore[attr-defined, unused-ignore]
+    from w3cws.testing.fault_proxy import FaultProxy
     from w3cws.testing.intercept import InterceptServer
 
 __all__ = [
     "ClientFactory",
+    "FaultProxyFactory",
     "InterceptFactory",
     "ServerFactory",
     "w3cws_client_factory",
+    "w3cws_fault_proxy_factory",
     "w3cws_intercept",
     "w3cws_server",
     "w3cws_server_factory",
@@ -72,6 +77,12 @@ class InterceptFactory(Protocol):
     """The type of ``w3cws_intercept``: starts intercepting and returns the fake server."""
 
     def __call__(self, pattern: str | Callable[[str], bool], **options: Any) -> InterceptServer: ...
+
+
+class FaultProxyFactory(Protocol):
+    """The type of ``w3cws_fault_proxy_factory``: starts a FaultProxy and returns it."""
+
+    async def __call__(self, target_url: str, **faults: Any) -> FaultProxy: ...
 
 
 class _Teardown:
@@ -183,3 +194,29 @@ def w3cws_intercept() -> Iterator[InterceptFactory]:
     finally:
         for block in reversed(blocks):
             block._stop()
+
+
+@pytest.fixture
+async def w3cws_fault_proxy_factory(
+    _w3cws_teardown: _Teardown,
+) -> AsyncIterator[FaultProxyFactory]:
+    """Start FaultProxy instances on demand; every one stops at teardown."""
+    from w3cws.testing.fault_proxy import FaultProxy
+
+    # As for servers: each proxy runs in a task of this fixture's nursery.
+    async with trio.open_nursery() as nursery:
+
+        async def run(
+            target_url: str, faults: dict[str, Any], *, task_status: trio.TaskStatus[FaultProxy]
+        ) -> None:
+            async with FaultProxy(target_url, **faults) as proxy:
+                task_status.started(proxy)
+                await trio.sleep_forever()
+
+        async def make(target_url: str, **faults: Any) -> FaultProxy:
+            proxy: FaultProxy = await nursery.start(run, target_url, faults)
+            return proxy
+
+        yield make
+        await _w3cws_teardown.clients_closed.wait()
+        nursery.cancel_scope.cancel()
