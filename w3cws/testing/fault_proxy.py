@@ -63,7 +63,7 @@ class _Link:
         self.scope = trio.CancelScope()
         # Cancelling it stops reading from the server: half_close().
         self._from_server = trio.CancelScope()
-        self._reset = False
+        self._aborted = False
 
     async def run(self) -> None:
         """Forward both ways until both directions end, or until a reset."""
@@ -73,7 +73,7 @@ class _Link:
                     nursery.start_soon(self._pipe, self.client, self.server, trio.CancelScope())
                     nursery.start_soon(self._pipe, self.server, self.client, self._from_server)
         finally:
-            if self._reset:
+            if self._aborted:
                 _reset(self.client)
                 _reset(self.server)
             await trio.aclose_forcefully(self.client)
@@ -81,7 +81,7 @@ class _Link:
 
     def reset(self) -> None:
         """Abort both TCP connections with an RST."""
-        self._reset = True
+        self._aborted = True
         self.scope.cancel()
 
     def half_close(self) -> None:
