@@ -19,7 +19,7 @@ from websockets.sync.client import connect
 from websockets.sync.server import serve as websockets_serve
 
 from w3cws import WebSocket
-from w3cws.testing import Behavior, FaultProxy, Send, serve
+from w3cws.testing import Behavior, FaultProxy, Send, serve, tls_contexts
 
 TIMEOUT = 10
 MESSAGES = [f"message {n:03}" for n in range(100)]
@@ -98,6 +98,25 @@ async def test_an_independent_server_behind_the_proxy() -> None:
                 ws_server.shutdown()
         assert received == MESSAGES[:20]
         assert ending == (1000, "all back", True)
+
+
+async def test_tls_passes_through_as_bytes() -> None:
+    server_context, client_context = tls_contexts()
+    with trio.fail_after(TIMEOUT):
+        async with (
+            serve(ssl_context=server_context) as server,
+            FaultProxy(server.url + "/secure?echo=1", chunk_size=5, latency=0.001) as proxy,
+        ):
+            assert proxy.url.startswith("wss://127.0.0.1:")
+            assert proxy.url.endswith("/secure?echo=1")
+            ws = WebSocket(proxy.url, ssl_context=client_context)
+            received: list[object] = []
+            ws.onopen = lambda event: ws.send("over TLS")
+            ws.onmessage = lambda event: (received.append(event.data), ws.close())
+            close = await ws.wait_for("close")
+    assert received == ["over TLS"]
+    assert close.wasClean  # type: ignore[attr-defined]
+    assert server.connections[0].path == "/secure?echo=1"
 
 
 async def test_reset_after_gives_close_1006() -> None:
