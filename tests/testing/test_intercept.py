@@ -132,6 +132,9 @@ async def test_other_urls_go_to_the_network() -> None:
         ("wss://*.example.test/*", "ws://eu.example.test/a", False),
         ("ws://h.test/?a=[1]*", "ws://h.test/?a=[1]&b", True),
         ("ws://h.test/?a=[1]*", "ws://h.test/?a=1", False),
+        ("wss://h.test:443/p", "wss://h.test/p", True),
+        ("ws://[::1]:9000/v6?q", "ws://[::1]:9000/v6?q", True),
+        ("ws://[::1]:9000/v6", "ws://[::1]:9001/v6", False),
         (lambda url: url.endswith("/live"), "ws://anything.test:9000/live", True),
         (lambda url: url.endswith("/live"), "ws://anything.test:9000/dead", False),
     ],
@@ -306,6 +309,11 @@ async def test_the_tcp_close_timeout_follows_the_clock(
         await seen.closed.wait()
         assert trio.current_time() - started >= 2
     assert seen.events == [("open", ""), ("close", (4000, "bye", True))]
+
+
+async def test_a_plain_with_block_refuses_to_block_trio() -> None:
+    with intercept(URL) as server, pytest.raises(RuntimeError, match="inside trio use 'async with"):
+        server.next_connection(timeout=1)
 
 
 def test_a_plain_with_block_for_code_without_trio() -> None:

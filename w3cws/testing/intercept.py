@@ -153,7 +153,21 @@ class _State:
                 await event.wait()
 
     def wait_blocking(self, check: Callable[[], _T], timeout: float) -> _T:
-        """As :meth:`wait`, blocking this thread (which must not host the client)."""
+        """As :meth:`wait`, blocking this thread.
+
+        Raises:
+            RuntimeError: called inside a trio run, whose clients would stop
+                while it blocks.
+        """
+        try:
+            trio.lowlevel.current_trio_token()
+        except RuntimeError:
+            pass  # not in trio: blocking is fine
+        else:
+            raise RuntimeError(
+                "a plain 'with intercept(...)' block waits by blocking the thread; "
+                "inside trio use 'async with intercept(...)'"
+            )
         deadline = time.monotonic() + timeout
         while True:
             with self.lock:
