@@ -12,7 +12,7 @@ public home of their types (``ServerFactory``, ``ClientFactory``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -24,9 +24,22 @@ if TYPE_CHECKING:
 
     from w3cws import WebSocket
     from w3cws.testing import Behavior, Server
-    from w3cws.testing.pytest_plugin import ClientFactory, ServerFactory
+    from w3cws.testing.fault_proxy import FaultProxy
+    from w3cws.testing.intercept import InterceptServer, intercept
+    from w3cws.testing.pytest_plugin import (
+        ClientFactory,
+        FaultProxyFactory,
+        InterceptFactory,
+        ServerFactory,
+    )
 
-__all__ = ["w3cws_client_factory", "w3cws_server", "w3cws_server_factory"]
+__all__ = [
+    "w3cws_client_factory",
+    "w3cws_fault_proxy_factory",
+    "w3cws_intercept",
+    "w3cws_server",
+    "w3cws_server_factory",
+]
 
 _CLOSE_WAIT_SECONDS = 5
 
@@ -129,3 +142,51 @@ async def w3cws_client_factory(_w3cws_teardown: _Teardown) -> AsyncIterator[Clie
                 await closed.wait()
     finally:
         clients_closed.set()
+
+
+@pytest.fixture
+def w3cws_intercept() -> Iterator[InterceptFactory]:
+    """Intercept WebSocket URLs for the test; every interception ends at teardown."""
+    from w3cws.testing.intercept import intercept
+
+    blocks: list[intercept] = []
+
+    def make(pattern: str | Callable[[str], bool], **options: Any) -> InterceptServer:
+        block = intercept(pattern, **options)
+        server = block._start_async()
+        blocks.append(block)
+        return server
+
+    try:
+        yield make
+    finally:
+        for block in reversed(blocks):
+            block._stop()
+
+
+@pytest.fixture
+async def w3cws_fault_proxy_factory(
+    _w3cws_teardown: _Teardown,
+) -> AsyncIterator[FaultProxyFactory]:
+    """Start FaultProxy instances on demand; every one stops at teardown."""
+    import trio
+
+    from w3cws.testing.fault_proxy import FaultProxy
+
+    # As for servers: each proxy runs in a task of this fixture's nursery.
+    async with trio.open_nursery() as nursery:
+
+        async def run(
+            target_url: str, faults: dict[str, Any], *, task_status: trio.TaskStatus[FaultProxy]
+        ) -> None:
+            async with FaultProxy(target_url, **faults) as proxy:
+                task_status.started(proxy)
+                await trio.sleep_forever()
+
+        async def make(target_url: str, **faults: Any) -> FaultProxy:
+            proxy: FaultProxy = await nursery.start(run, target_url, faults)
+            return proxy
+
+        yield make
+        await _w3cws_teardown.clients_closed.wait()
+        nursery.cancel_scope.cancel()

@@ -86,7 +86,7 @@ async def test_interactive_session_prints_each_event_as_it_comes(any_cli: Cli) -
 
 
 async def test_binary_type_arraybuffer_prints_bytes_and_server_close_ends(cli: Cli) -> None:
-    url = "/?binary=hi&send=text&close=4001&reason=server%20bye"
+    url = "/?binary=6869&send=text&close=4001&reason=server%20bye"
     options = ("--binary-type", "arraybuffer")
     async with serve() as server, cli.start("connect", server.url + url, *options) as client:
         status, lines, errors = await client.finish()

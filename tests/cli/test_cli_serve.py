@@ -194,14 +194,23 @@ def test_bad_port_is_a_usage_error(cli: Cli) -> None:
     [
         (
             "bogus 1",
-            "unknown action 'bogus'; the actions are send, binary, ping, delay, close, drop, stall",
+            "unknown word 'bogus'; the words are send, binary, ping, delay, close, reason, "
+            "drop, stall, reject, subprotocol, deflate, echo, handshake_delay, on_close, "
+            "keep_tcp_open_after_close",
         ),
-        ("binary zz", "bad 'binary' line; usage: binary HEX, such as: binary 00ff"),
-        ("delay -1", "bad 'delay' line; usage: delay SECONDS, a number >= 0"),
-        ("delay soon", "bad 'delay' line; usage: delay SECONDS, a number >= 0"),
-        ("close 70000", "bad 'close' line; usage: close [CODE [REASON]], CODE in 0..65535"),
-        ("close bye", "bad 'close' line; usage: close [CODE [REASON]], CODE in 0..65535"),
-        ("drop now", "bad 'drop' line; usage: drop"),
+        (
+            "binary zz",
+            "bad binary 'zz'; usage: binary HEX: a binary message, its bytes in hexadecimal "
+            "(binary 00ff)",
+        ),
+        ("delay -1", "bad delay '-1'; usage: delay SECONDS: wait, a number >= 0"),
+        ("delay soon", "bad delay 'soon'; usage: delay SECONDS: wait, a number >= 0"),
+        (
+            "close 70000",
+            "bad close '70000'; usage: close [CODE [REASON]]: a Close frame, CODE in 0..65535; "
+            "none: empty body",
+        ),
+        ("drop now", "bad drop 'now'; usage: drop: close TCP abruptly, no Close frame"),
     ],
 )
 def test_bad_script_line_is_a_usage_error(
@@ -211,7 +220,7 @@ def test_bad_script_line_is_a_usage_error(
     script.write_text(f"send fine\n{line}\n")
     result = cli.run("serve", "--port", "0", "--script", str(script))
     assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr == f"w3cws: error: {script}:2: {message}\n"
+    assert result.stderr == f"w3cws: error: {script}: line 2: {message}\n"
 
 
 def test_missing_script_is_a_usage_error(cli: Cli, tmp_path: Path) -> None:

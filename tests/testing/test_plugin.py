@@ -101,3 +101,61 @@ def test_loading_the_plugin_imports_neither_trio_nor_w3cws(pytester: pytest.Pyte
     # Control: the plugin was loaded in that run.
     listed = pytester.runpytest_subprocess("-p", "no:trio", "--trace-config", "--co")
     assert any("_w3cws_pytest" in line for line in listed.outlines)
+
+
+INTERCEPT_TESTS = """
+import trio
+from w3cws import WebSocket
+from w3cws._engine import intercept as seam
+
+
+async def test_a_drives_a_hard_coded_url(w3cws_intercept):
+    server = w3cws_intercept("wss://app.example.test/*")
+    ws = WebSocket("wss://app.example.test/feed")
+    ws.onopen = lambda event: ws.send("hi")
+    conn = await server.next_connection()
+    assert await conn.next_message() == "hi"
+    assert len(seam.routes) == 1
+
+
+def test_b_teardown_ended_the_interception():
+    assert seam.routes == []
+
+
+async def test_c_a_missing_message_fails_with_what_never_came(w3cws_intercept, autojump_clock):
+    server = w3cws_intercept("wss://app.example.test/feed")
+    WebSocket("wss://app.example.test/feed")
+    conn = await server.next_connection()
+    await conn.next_message(timeout=30)
+
+
+async def test_d_a_missing_connection_too(w3cws_intercept, autojump_clock):
+    server = w3cws_intercept("wss://app.example.test/feed")
+    await server.next_connection(timeout=30)
+
+
+async def test_e_fault_proxies(w3cws_server, w3cws_fault_proxy_factory, w3cws_client_factory):
+    proxy = await w3cws_fault_proxy_factory(w3cws_server.url, chunk_size=1)
+    ws = w3cws_client_factory(proxy.url + "/via-proxy")
+    ws.onopen = lambda event: ws.send("sliced")
+    with trio.fail_after(5):
+        await w3cws_server.wait_for_connections(1)
+        await w3cws_server.connections[0].wait_messages(1)
+    assert w3cws_server.connections[0].messages == ["sliced"]
+    assert proxy.connections == 1
+"""
+
+
+def test_intercept_fixture(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\ntrio_mode = true\n")
+    pytester.makepyfile(test_user_intercept=INTERCEPT_TESTS)
+    result = pytester.runpytest("-p", "trio", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*TimeoutError: no message from the client on wss://app.example.test/feed "
+            "within 30 s (0 received so far)",
+            "*TimeoutError: no new connection to intercept('wss://app.example.test/feed') "
+            "within 30 s (0 so far)",
+        ]
+    )

@@ -1,4 +1,4 @@
-"""The ``w3cws`` command line: ``demo``, ``connect`` and ``serve``.
+"""The ``w3cws`` command line: ``demo``, ``connect``, ``serve`` and ``proxy``.
 
 Each command is a module of this package with ``HELP``, ``DESCRIPTION``,
 ``add_arguments(parser)`` and ``run(args) -> int``; this module wires them
@@ -25,12 +25,17 @@ import sys
 from collections.abc import Callable, Sequence
 
 from w3cws import __version__
-from w3cws._cli import connect, demo, serve
+from w3cws._cli import connect, demo, proxy, serve
 from w3cws._cli.common import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, CliError, Command
 
 __all__ = ["main"]
 
-_COMMANDS: dict[str, Command] = {"demo": demo, "connect": connect, "serve": serve}
+_COMMANDS: dict[str, Command] = {
+    "demo": demo,
+    "connect": connect,
+    "serve": serve,
+    "proxy": proxy,
+}
 
 
 def _build_parser() -> argparse.ArgumentParser:

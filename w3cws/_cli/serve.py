@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import signal
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -11,27 +10,15 @@ from pathlib import Path
 import trio
 
 from w3cws._cli.common import EXIT_OK, EXIT_USAGE, CliError, say, show
-from w3cws.testing import (
-    Action,
-    Behavior,
-    Close,
-    ConnectionRecord,
-    Delay,
-    Drop,
-    Ping,
-    Send,
-    Server,
-    Stall,
-    serve,
-)
+from w3cws.testing import Behavior, ConnectionRecord, Server, parse_script, serve
 
 DEFAULT_PORT = 8765
 
 HELP = "run the scriptable test server, printing connections and frames"
 DESCRIPTION = (
     "Run the w3cws.testing server until Ctrl-C or SIGTERM. It echoes "
-    "messages by default; the URL mini-language of w3cws.testing works in the "
-    "request's query string."
+    "messages by default; the action grammar of w3cws.testing works in the "
+    "request's query string and in --script files."
 )
 
 
@@ -55,74 +42,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-_SCRIPT_USAGE = {
-    "send": "send TEXT",
-    "binary": "binary HEX, such as: binary 00ff",
-    "ping": "ping [TEXT]",
-    "delay": "delay SECONDS, a number >= 0",
-    "close": "close [CODE [REASON]], CODE in 0..65535",
-    "drop": "drop",
-    "stall": "stall",
-}
-
-
-def _script_action(word: str, rest: str) -> Action:
-    """One script line, ``word rest``, as a server action.
+def _load_script(path: str, echo: bool) -> Behavior:
+    """Read a ``--script`` file in the grammar of ``w3cws.testing.parse_script``.
 
     Raises:
-        ValueError: an unknown action or a bad argument.
-    """
-    usage = _SCRIPT_USAGE.get(word)
-    if usage is None:
-        raise ValueError(f"unknown action {word!r}; the actions are {', '.join(_SCRIPT_USAGE)}")
-    try:
-        match word:
-            case "send":
-                return Send(rest)
-            case "binary":
-                return Send(bytes.fromhex(rest))
-            case "ping":
-                return Ping(rest.encode())
-            case "delay":
-                seconds = float(rest)
-                if math.isfinite(seconds) and seconds >= 0:
-                    return Delay(seconds)
-            case "close":
-                code, _, reason = rest.partition(" ")
-                if not code:
-                    return Close(None)
-                if 0 <= int(code) <= 65535:
-                    return Close(int(code), reason.strip())
-            case "drop" if not rest:
-                return Drop()
-            case "stall" if not rest:
-                return Stall()
-    except ValueError:
-        pass
-    raise ValueError(f"bad {word!r} line; usage: {usage}")
-
-
-def _load_script(path: str) -> tuple[Action, ...]:
-    """Read a ``--script`` file: one action per line (see docs/cli.md).
-
-    Raises:
-        CliError: the file cannot be read, or a line is not a valid action.
+        CliError: the file cannot be read, or a line does not follow the grammar.
     """
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CliError(f"cannot read script {path}: {exc}", EXIT_USAGE) from None
-    actions = []
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        word, _, rest = line.partition(" ")
-        try:
-            actions.append(_script_action(word, rest.strip()))
-        except ValueError as exc:
-            raise CliError(f"{path}:{number}: {exc}", EXIT_USAGE) from None
-    return tuple(actions)
+    try:
+        return parse_script(text, Behavior(echo=echo))
+    except ValueError as exc:
+        raise CliError(f"{path}: {exc}", EXIT_USAGE) from None
 
 
 def _close_text(value: object) -> str:
@@ -202,8 +135,7 @@ def _port(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``serve`` until Ctrl-C or SIGTERM."""
-    actions = _load_script(args.script) if args.script else ()
-    behavior = Behavior(on_open=actions, echo=args.echo or not args.script)
+    behavior = _load_script(args.script, args.echo) if args.script else Behavior()
     return trio.run(_serve, behavior, args.host, args.port)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import socket
 import ssl
@@ -11,6 +12,7 @@ from collections import deque
 
 import trio
 
+from w3cws._engine import intercept
 from w3cws._engine.proxy import Proxy, ProxyError, open_tunnel
 
 __all__ = ["ByteStream", "ConnectingTurn", "TCPStream", "open_stream"]
@@ -140,9 +142,9 @@ class TCPStream:
             self._sock.close()
 
 
-# What the engine reads and writes: plain TCP, or TLS over a trio stream
-# (TCP, or a tunnel through an https:// proxy).
-ByteStream = TCPStream | trio.SSLStream[trio.abc.Stream]
+# What the engine reads and writes: plain TCP, TLS over a trio stream (TCP,
+# or a tunnel through an https:// proxy), or an intercepted in-memory stream.
+ByteStream = TCPStream | trio.SSLStream[trio.abc.Stream] | intercept.PendingStream
 
 _default_context: ssl.SSLContext | None = None
 
@@ -184,6 +186,32 @@ async def open_stream(
 ) -> ByteStream:
     """Open TCP (and TLS with certificate and host name checks for ``wss:``).
 
+    While ``w3cws.testing.intercept`` is active the choice waits for the
+    request, which names the whole URL (see :mod:`w3cws._engine.intercept`).
+
+    Raises:
+        OSError: DNS failure, refused or unreachable.
+        trio.BrokenResourceError: TLS handshake failure.
+        ProxyError: the proxy was unreachable, refused, or broke the tunnel.
+    """
+    if intercept.routes:
+        connect = functools.partial(
+            _open_network, host, port, secure=secure, ssl_context=ssl_context, proxy=proxy
+        )
+        return intercept.PendingStream(secure=secure, connect=connect)
+    return await _open_network(host, port, secure=secure, ssl_context=ssl_context, proxy=proxy)
+
+
+async def _open_network(
+    host: str,
+    port: int,
+    *,
+    secure: bool,
+    ssl_context: ssl.SSLContext | None,
+    proxy: Proxy | None,
+) -> TCPStream | trio.SSLStream[trio.abc.Stream]:
+    """Open TCP, and TLS for ``wss:``.
+
     With a ``proxy``, TCP (and TLS for an ``https://`` proxy) goes to the
     proxy, which opens a tunnel to ``host:port``; TLS to a ``wss:`` target
     runs inside the tunnel. ``ssl_context`` verifies both.
@@ -208,7 +236,7 @@ def _socket_stream(sock: socket.socket) -> trio.SocketStream:
 
 async def _open_through(
     proxy: Proxy, host: str, port: int, *, secure: bool, ssl_context: ssl.SSLContext | None
-) -> ByteStream:
+) -> TCPStream | trio.SSLStream[trio.abc.Stream]:
     """A stream to ``host:port`` through the tunnel of ``proxy``.
 
     Raises:

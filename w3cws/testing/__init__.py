@@ -5,80 +5,60 @@ task; ``with ServerThread(...) as server`` runs it on a thread for code that
 does not run trio. Each accepted connection gets a :class:`ConnectionRecord`
 in ``server.connections``. The pytest fixtures live in
 :mod:`w3cws.testing.pytest_plugin`; how the server works is described in
-:mod:`w3cws.testing._server`.
+:mod:`w3cws.testing.server`.
 
-URL mini-language
------------------
-So that tests written in other languages, and the ``w3cws serve`` command, can
-pick a behaviour without Python, the query string of the request may override
-the behaviour chosen for its path (``Behavior(query_overrides=False)`` turns
-this off, for tests that need an arbitrary query string). Values are
-percent-decoded; parsing is strict: an unknown key, a repeated key that may
-appear only once, or a bad value rejects the handshake with HTTP 400, the
-message as body and in ``record.error``.
-
-Actions, run in the order they appear; if any is given they replace
-``on_open``:
-
-========================  ======================================================
-``send=TEXT``             send a text message (repeatable)
-``binary=TEXT``           send the UTF-8 bytes of TEXT as a binary message
-                          (repeatable)
-``ping=TEXT``             send a Ping with the UTF-8 bytes of TEXT (repeatable)
-``delay=SECONDS``         wait (repeatable)
-``close=CODE``            send a Close frame with CODE (0-65535); ``close=``
-                          sends an empty Close body
-``reason=TEXT``           the reason for ``close`` (needs a code)
-``drop=1``                close TCP abruptly, no Close frame
-``stall=1``               stop reading and answering, keep TCP open
-========================  ======================================================
-
-Settings (each at most once), named after the :class:`Behavior` fields:
-
-==================================  ============================================
-``reject=STATUS``                   reject the handshake with STATUS (200-599)
-``subprotocol=NAME``                send NAME as the selected subprotocol;
-                                    ``subprotocol=`` sends none
-``deflate=0|1``                     decline/accept permessage-deflate
-``echo=0|1``                        echo received messages or not
-``handshake_delay=SECONDS``         wait before answering the handshake
-``on_close=echo|stall|drop``        how to answer the client's Close
-``keep_tcp_open_after_close=0|1``   leave TCP open after the close handshake
-==================================  ============================================
-
-Example: ``/chat?send=hello&send=world&close=4000&reason=bye``.
+Modules, one per role: :mod:`~w3cws.testing.actions` (the actions, their
+:class:`Behavior` and the one grammar shared by the query string and ``w3cws
+serve --script``), :mod:`~w3cws.testing.server` (the loopback server),
+:mod:`~w3cws.testing.intercept` (the in-memory fake server a test drives),
+:mod:`~w3cws.testing.fault_proxy` (faults between a client and a real server)
+and :mod:`~w3cws.testing.pytest_plugin`.
 """
 
-from w3cws.testing._server import (
+from w3cws.testing.actions import (
     Action,
     Behavior,
     Close,
-    ConnectionRecord,
     Delay,
     Drop,
     Ping,
     Send,
     SendFragments,
-    Server,
-    ServerThread,
     Stall,
-    serve,
-    tls_contexts,
+    apply_query,
+    parse_script,
 )
+from w3cws.testing.fault_proxy import FaultProxy
+from w3cws.testing.intercept import (
+    BlockingConnection,
+    BlockingInterceptServer,
+    InterceptedConnection,
+    InterceptServer,
+    intercept,
+)
+from w3cws.testing.server import ConnectionRecord, Server, ServerThread, serve, tls_contexts
 
 __all__ = [
     "Action",
     "Behavior",
+    "BlockingConnection",
+    "BlockingInterceptServer",
     "Close",
     "ConnectionRecord",
     "Delay",
     "Drop",
+    "FaultProxy",
+    "InterceptServer",
+    "InterceptedConnection",
     "Ping",
     "Send",
     "SendFragments",
     "Server",
     "ServerThread",
     "Stall",
+    "apply_query",
+    "intercept",
+    "parse_script",
     "serve",
     "tls_contexts",
 ]

@@ -5,7 +5,7 @@ Theory of operation
 ``serve()`` listens on one TCP address and runs one trio task per accepted
 connection, all in a nursery it owns. Each task reads the opening handshake
 with wsproto, picks a :class:`Behavior` (the route for the request path, else
-the default, then the URL mini-language in the query string), answers the handshake,
+the default, then the action grammar in the query string), answers the handshake,
 runs the behaviour's ``on_open`` actions in order and then reads frames until
 TCP closes. Everything the client does is written to that connection's
 :class:`ConnectionRecord`, which tests inspect and wait on.
@@ -19,15 +19,12 @@ Each connection is served by one sequential task on purpose: while an action run
 example) nothing is read, and whatever the client sent waits in the kernel
 buffer until the actions are done. That keeps every script deterministic.
 
-The URL mini-language (documented in :mod:`w3cws.testing`) is parsed by
-``_apply_query`` below.
+The query string is read in the grammar of :mod:`w3cws.testing.actions`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import math
 import socket
 import ssl
 import struct
@@ -36,8 +33,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal, Self, TypeAlias, TypeVar
-from urllib.parse import parse_qsl
+from typing import Literal, Self, TypeVar
 
 import trio
 from wsproto import ConnectionType, WSConnection
@@ -58,141 +54,26 @@ from wsproto.extensions import Extension, PerMessageDeflate
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import RemoteProtocolError
 
+from w3cws.testing.actions import (
+    Action,
+    Behavior,
+    Close,
+    Delay,
+    Drop,
+    Ping,
+    Send,
+    SendFragments,
+    Stall,
+    apply_query,
+)
+
 logger = logging.getLogger("w3cws.testing")
 
 _RECEIVE_SIZE = 65536
 _T = TypeVar("_T")
 
 
-# --- Actions ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Send:
-    """Send one whole message: a text message for ``str``, binary for ``bytes``."""
-
-    data: str | bytes
-
-
-@dataclass(frozen=True)
-class SendFragments:
-    """Send one message split over several frames (RFC 6455 §5.4).
-
-    The first frame is text or binary by the type of the first part, the rest
-    are continuation frames; the client must deliver the parts as one message.
-
-    Raises:
-        ValueError: ``parts`` is empty, or mixes ``str`` and ``bytes``.
-    """
-
-    parts: Sequence[str | bytes]
-
-    def __post_init__(self) -> None:
-        if not self.parts:
-            raise ValueError("SendFragments needs at least one part")
-        text = isinstance(self.parts[0], str)
-        if any(isinstance(part, str) != text for part in self.parts):
-            raise ValueError("SendFragments parts must all be str or all be bytes")
-
-
-@dataclass(frozen=True)
-class Ping:
-    """Send a Ping frame (RFC 6455 §5.5.2); the client's Pong lands in ``record.pongs``."""
-
-    payload: bytes = b""
-
-
-@dataclass(frozen=True)
-class Close:
-    """Start the closing handshake (RFC 6455 §7.1.2) by sending a Close frame.
-
-    ``code=None`` sends a Close frame with an empty body. The server then keeps
-    reading; when the client's Close arrives it closes TCP first, as RFC 6455
-    §7.1.1 asks of servers (unless ``keep_tcp_open_after_close``). wsproto puts
-    1000 on the wire in place of the API-only codes 1005, 1006 and 1015, and
-    truncates the reason to 123 bytes of UTF-8.
-
-    Raises:
-        ValueError: a reason without a code (an empty body has no room for one).
-    """
-
-    code: int | None = 1000
-    reason: str = ""
-
-    def __post_init__(self) -> None:
-        if self.code is None and self.reason:
-            raise ValueError("a Close reason needs a code")
-
-
-@dataclass(frozen=True)
-class Delay:
-    """Wait, reading nothing meanwhile."""
-
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Drop:
-    """Close TCP abruptly, with no Close frame (an RST where the OS allows it)."""
-
-
-@dataclass(frozen=True)
-class Stall:
-    """Stop reading and answering; TCP stays open until the server shuts down."""
-
-
-Action: TypeAlias = Send | SendFragments | Ping | Close | Delay | Drop | Stall
-
-
-# --- Behaviour and records -----------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class Behavior:
-    """What the server does on one connection; every field has a harmless default.
-
-    Attributes:
-        reject: reject the handshake with this HTTP status instead of 101.
-        reject_body: body of the rejection (a ``content-length`` is added).
-        reject_headers: extra headers of the rejection.
-        subprotocol: ``"first"`` selects the first subprotocol the client
-            offered (none if it offered none); ``None`` never sends the header;
-            any other string is sent as is, offered or not, to test clients
-            that must fail on it (RFC 6455 §4.1, client step 6).
-        deflate: accept permessage-deflate (RFC 7692) when offered.
-        extra_response_headers: added to the 101 response.
-        raw_response: sent verbatim instead of any handshake response; TCP then
-            stays open until the client closes it.
-        handshake_delay: seconds to wait before answering the handshake.
-        on_open: actions run in order once the connection is open.
-        echo: send every received message back with its type.
-        on_message: called with the record and each received message; the
-            actions it returns run in place of the echo.
-        on_close: how to answer a Close the client starts: ``"echo"`` sends its
-            code and reason back (an empty body stays empty) and closes TCP;
-            ``"stall"`` never answers and keeps TCP open; ``"drop"`` closes TCP
-            without answering. A Close that answers the server's own Close is
-            always just read.
-        keep_tcp_open_after_close: after the closing handshake, leave TCP open
-            until the client closes it, instead of closing it first.
-        query_overrides: let the request's query string override this behaviour
-            (see the module docstring).
-    """
-
-    reject: int | None = None
-    reject_body: bytes = b""
-    reject_headers: Sequence[tuple[str, str]] = ()
-    subprotocol: str | None = "first"
-    deflate: bool = True
-    extra_response_headers: Sequence[tuple[str, str]] = ()
-    raw_response: bytes | None = None
-    handshake_delay: float = 0
-    on_open: Sequence[Action] = ()
-    echo: bool = True
-    on_message: Callable[[ConnectionRecord, str | bytes], Sequence[Action]] | None = None
-    on_close: Literal["echo", "stall", "drop"] = "echo"
-    keep_tcp_open_after_close: bool = False
-    query_overrides: bool = True
+# --- Records -----------------------------------------------------------------
 
 
 @dataclass(eq=False)
@@ -284,97 +165,6 @@ class ConnectionRecord:
             self.tcp_closed_by = by
             self._tcp_closed.set()
             self._log("tcp_closed", by)
-
-
-# --- The URL mini-language ----------------------------------------------------
-
-_REPEATABLE = frozenset({"send", "binary", "ping", "delay"})
-_FLAGS = {"0": False, "1": True}
-
-
-def _seconds(key: str, value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = math.nan
-    if not (math.isfinite(seconds) and seconds >= 0):
-        raise ValueError(f"{key}={value!r}: expected a number of seconds >= 0")
-    return seconds
-
-
-def _integer(key: str, value: str, low: int, high: int) -> int:
-    if not value.isascii() or not value.isdigit() or not low <= int(value) <= high:
-        raise ValueError(f"{key}={value!r}: expected an integer in {low}..{high}")
-    return int(value)
-
-
-def _flag(key: str, value: str) -> bool:
-    if value not in _FLAGS:
-        raise ValueError(f"{key}={value!r}: expected 0 or 1")
-    return _FLAGS[value]
-
-
-def _apply_query(base: Behavior, query: str) -> Behavior:
-    """Return ``base`` overridden by the URL mini-language in ``query``.
-
-    Raises:
-        ValueError: the query does not follow the mini-language; the message
-            says why.
-    """
-    try:
-        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
-    except ValueError as exc:
-        raise ValueError(f"malformed query string: {exc}") from None
-    changes: dict[str, Any] = {}
-    actions: list[Action] = []
-    close_at: int | None = None
-    reason: str | None = None
-    seen: set[str] = set()
-    for key, value in pairs:
-        if key in seen and key not in _REPEATABLE:
-            raise ValueError(f"{key!r} may appear only once")
-        seen.add(key)
-        match key:
-            case "send":
-                actions.append(Send(value))
-            case "binary":
-                actions.append(Send(value.encode()))
-            case "ping":
-                actions.append(Ping(value.encode()))
-            case "delay":
-                actions.append(Delay(_seconds(key, value)))
-            case "close":
-                close_at = len(actions)
-                actions.append(Close(_integer(key, value, 0, 65535) if value else None))
-            case "reason":
-                reason = value
-            case "drop" | "stall":
-                if value != "1":
-                    raise ValueError(f"{key}={value!r}: expected 1")
-                actions.append(Drop() if key == "drop" else Stall())
-            case "reject":
-                changes[key] = _integer(key, value, 200, 599)
-            case "subprotocol":
-                changes[key] = value or None
-            case "deflate" | "echo" | "keep_tcp_open_after_close":
-                changes[key] = _flag(key, value)
-            case "handshake_delay":
-                changes[key] = _seconds(key, value)
-            case "on_close":
-                if value not in ("echo", "stall", "drop"):
-                    raise ValueError(f"on_close={value!r}: expected echo, stall or drop")
-                changes[key] = value
-            case _:
-                raise ValueError(f"unknown query key {key!r}")
-    if reason is not None:
-        if close_at is None:
-            raise ValueError("'reason' needs 'close'")
-        code = actions[close_at]
-        assert isinstance(code, Close)
-        actions[close_at] = Close(code.code, reason)
-    if actions:
-        changes["on_open"] = tuple(actions)
-    return dataclasses.replace(base, **changes)
 
 
 # --- One connection -----------------------------------------------------------
@@ -734,7 +524,7 @@ class Server:
         path, _, query = target.partition("?")
         behavior = self._routes.get(path, self._default)
         if query and behavior.query_overrides:
-            behavior = _apply_query(behavior, query)
+            behavior = apply_query(behavior, query)
         return behavior
 
     async def _accept_forever(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
