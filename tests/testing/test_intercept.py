@@ -277,6 +277,29 @@ async def test_reconnect_backoff_runs_in_virtual_time(
         nursery.cancel_scope.cancel()
 
 
+async def test_a_set_timeout_backoff_runs_in_virtual_time(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The same client as JavaScript writes it: reconnect from onclose with setTimeout."""
+    sockets: list[WebSocket] = []
+
+    def connect() -> None:
+        ws = WebSocket("wss://feed.example.test/js")
+        ws.onclose = lambda event: w3cws.setTimeout(connect, 30_000)
+        sockets.append(ws)
+
+    async with intercept("wss://feed.example.test/js") as server:
+        connect()
+        first = await server.next_connection()
+        dropped_at = trio.current_time()
+        first.drop()
+        second = await server.next_connection(timeout=60)
+        assert trio.current_time() - dropped_at >= 30
+        assert len(sockets) == 2 and sockets[0].readyState == WebSocket.CLOSED
+        sockets[1].onclose = None
+        await second.close(1000, "done")
+
+
 async def test_the_closing_timeout_follows_the_clock(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
