@@ -14,23 +14,21 @@ loop as in a browser.
 
 from __future__ import annotations
 
-import re
 import ssl
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Final, Literal
+from typing import ClassVar, Final, Literal
 
 import trio
 
-from w3cws._checks import check_close_arguments, check_protocols
+from w3cws._checks import TOKEN, check_close_arguments, check_protocols
 from w3cws._dom.blob import Blob
 from w3cws._dom.dom_exception import InvalidStateError
 from w3cws._dom.event import CloseEvent, Event, MessageEvent, create_event
 from w3cws._dom.event_handlers import EventHandler
 from w3cws._dom.event_target import EventTarget
 from w3cws._dom.webidl import usv_string
-from w3cws._engine import ConnectOptions, limits
-from w3cws._engine.connection import Connection
+from w3cws._engine import ConnectOptions, EngineFactory, limits, open_engine
 from w3cws._loop.hosts import start_connection
 from w3cws._loop.wait import EventWatcher, wait_for_event
 from w3cws._url import parse_websocket_url
@@ -41,9 +39,6 @@ BinaryType = Literal["blob", "arraybuffer"]
 
 # Timers above a year are surely a mistake (and float() of a huge int fails).
 _MAX_SECONDS = 365 * 24 * 3600.0
-
-# RFC 9110 §5.1: a field name is a token.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 # Request headers the opening handshake owns (RFC 6455 §4.1); ``headers=``
 # cannot replace them without breaking the handshake.
@@ -85,7 +80,8 @@ def _check_headers(
             raise ValueError(
                 f"the {name!r} header belongs to the WebSocket handshake; leave it out"
             )
-        if not _TOKEN.fullmatch(name):
+        # RFC 9110 §5.1: a field name is a token.
+        if not TOKEN.fullmatch(name):
             raise ValueError(f"{name!r} is not a valid HTTP header name")
         checked.append((name, _check_header_value(name, value)))
     return tuple(checked)
@@ -134,6 +130,9 @@ class WebSocket(EventTarget):
     onmessage = EventHandler("message")
     onerror = EventHandler("error")
     onclose = EventHandler("close")
+
+    #: Makes each socket's engine (the real one; tests put a fake here).
+    _engine_factory: ClassVar[EngineFactory] = open_engine
 
     def __init__(
         self,
@@ -207,8 +206,9 @@ class WebSocket(EventTarget):
         # Answers wait_for(); _dispatch tells it about every event.
         self._watcher = EventWatcher(self)
         # Step 9: establish the connection in parallel, on the run that hosts it.
+        make = type(self)._engine_factory
         self._host, self._connection = start_connection(
-            lambda: Connection(parsed, options, self), nursery
+            lambda: make(parsed, options, self), nursery
         )
 
     # -- attributes (WS §3.1) --

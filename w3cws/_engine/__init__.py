@@ -1,20 +1,31 @@
-"""The narrow interface between the WebSocket object and the connection engine.
+"""The connection engine, and the narrow interfaces between it and the WebSocket.
 
-The engine (trio + wsproto) never imports ``_websocket``; it reports what
-happens on the wire through an :class:`EngineListener`, which the WebSocket
-implements with the WHATWG "feedback from the protocol" steps (WS §4).
+Both sides depend on a ``Protocol`` here, not on each other: the WebSocket
+drives an :class:`Engine` (made by :func:`open_engine`), and the engine
+reports what happens on the wire to an :class:`EngineListener`, which the
+WebSocket implements with the WHATWG "feedback from the protocol" steps
+(WS §4). The engine never imports ``_websocket``; tests drive each side
+through a fake of the other.
+
+Inside the engine, imports run one way: ``connection`` uses ``handshake``,
+``writer``, ``transport`` and a frame codec (``codec``: the interface;
+``fast_codec`` and ``wsproto_codec``: the two implementations; ``deflate``
+and ``tap``: wsproto extensions); ``limits`` holds the defaults.
 """
 
 from __future__ import annotations
 
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from w3cws._engine import limits
 
-__all__ = ["ConnectOptions", "EngineListener"]
+if TYPE_CHECKING:
+    from w3cws._url import WebSocketURL
+
+__all__ = ["ConnectOptions", "Engine", "EngineFactory", "EngineListener", "open_engine"]
 
 
 class EngineListener(Protocol):
@@ -53,3 +64,39 @@ class ConnectOptions:
     close_timeout: float = limits.CLOSE_TIMEOUT
     tcp_close_timeout: float = limits.TCP_CLOSE_TIMEOUT
     open_timeout: float = limits.OPEN_TIMEOUT
+
+
+class Engine(Protocol):
+    """What the WebSocket asks of its engine; each call returns at once.
+
+    The WebSocket calls these on the engine's own thread (through its host),
+    and only in the states the standard allows: ``send`` and
+    ``start_closing`` once open, ``abort_connecting`` while connecting.
+    """
+
+    #: A number that names the connection in logs.
+    id: int
+
+    def send(self, data: str | bytes | memoryview, size: int) -> None:
+        """Queue one message of ``size`` application bytes: text for ``str``."""
+
+    def start_closing(self, code: int | None, reason: str) -> None:
+        """Start the closing handshake (WS §3.1 close() step 3, established case)."""
+
+    def abort_connecting(self) -> None:
+        """Give up the connection attempt (WS §3.1 close() step 3, connecting case)."""
+
+    async def run(self) -> None:
+        """The connection's task: runs to the end and reports it; raises nothing."""
+
+
+#: Makes the engine of a new WebSocket.
+EngineFactory = Callable[["WebSocketURL", ConnectOptions, EngineListener], Engine]
+
+
+def open_engine(url: WebSocketURL, options: ConnectOptions, listener: EngineListener) -> Engine:
+    """The engine of a new WebSocket: a :class:`~w3cws._engine.connection.Connection`."""
+    # Imported here: the connection module imports this package's interfaces.
+    from w3cws._engine.connection import Connection
+
+    return Connection(url, options, listener)
