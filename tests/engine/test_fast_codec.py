@@ -14,6 +14,7 @@ import pytest
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Message, Pong, TextMessage
 
+from w3cws._engine import fast_codec
 from w3cws._engine.codec import (
     MESSAGE_TOO_BIG,
     CloseReceived,
@@ -170,3 +171,18 @@ def test_text_frames_as_the_server_reads_them() -> None:
     assert server_reads(bytes(out)) == [
         TextMessage(data="héllo ✓", frame_finished=True, message_finished=True)
     ]
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 8, 9, 1025, 4099, 70001])
+@pytest.mark.parametrize("start", [0, 1, 3, 10])
+@pytest.mark.parametrize("path", ["pure", "numpy"])
+def test_both_masking_paths(size: int, start: int, path: str) -> None:
+    # The pure path, and the numpy one (the speedups extra), at any alignment.
+    if path == "numpy" and not fast_codec._numpy_loaded():
+        pytest.skip("numpy is not installed")
+    data = os.urandom(start + size)
+    buf = bytearray(data)
+    getattr(fast_codec, f"_mask_tail_{path}")(buf, start, KEY)
+    assert bytes(buf[start:]) == naive_mask(data[start:], KEY)
+    assert buf[:start] == data[:start]
+    buf += b"growable"  # no buffer view is left behind

@@ -13,7 +13,9 @@ order of checks; ``tests/engine/test_codecs_agree.py`` holds it to that):
   (:meth:`FastCodec.append_message`), so a batch of queued messages becomes
   one buffer and one write. Small payloads are masked with one big-integer
   XOR, large ones with four strided ``bytes.translate`` passes (the fastest
-  pure-Python mask: about 2 ns a byte). Masking keys come from
+  pure-Python mask: about 2 ns a byte), or, when numpy is installed (the
+  ``speedups`` extra), with one 64-bit XOR pass in C (about 0.04 ns a
+  byte). Masking keys come from
   ``os.urandom`` in blocks of 64 keys: each frame still gets a fresh,
   unpredictable key from the OS CSPRNG (RFC 6455 §5.3).
 - **receiving**: frames are parsed straight from the bytes read, by index.
@@ -30,6 +32,7 @@ import codecs
 import os
 import struct
 from collections.abc import Callable
+from typing import Any
 
 from w3cws._close_codes import InvalidCloseFrame, close_payload, parse_close_payload
 from w3cws._engine import limits
@@ -63,6 +66,14 @@ _KEY_BLOCK = 256  # bytes of masking keys fetched from the OS at once (64 keys)
 # RFC 6455 §5.2 opcodes: continuation, text, binary, close, ping, pong.
 _OPCODES = frozenset({0x0, 0x1, 0x2, 0x8, 0x9, 0xA})
 
+# numpy, when installed (the ``speedups`` extra), masks payloads of this
+# size and more. It is imported on the first such frame, not at start-up: its
+# import takes about 0.1 s, which a program that sends no large frame should
+# not pay.
+_NUMPY_MASK = 4096
+_numpy: Any = None
+_numpy_tried = False
+
 _pack_short = struct.Struct("!BBH").pack
 _pack_long = struct.Struct("!BBQ").pack
 
@@ -89,12 +100,44 @@ def mask(payload: bytes | bytearray | memoryview, key: bytes) -> bytes | bytearr
     return out
 
 
-def _mask_tail(buf: bytearray, start: int, key: bytes) -> None:
-    """Mask ``buf[start:]`` in place."""
+def _mask_tail_pure(buf: bytearray, start: int, key: bytes) -> None:
+    """Mask ``buf[start:]`` in place, in pure Python."""
     tables = _XOR_TABLES
     for lane in range(4):
         index = start + lane
         buf[index::4] = buf[index::4].translate(tables[key[lane]])
+
+
+def _mask_tail_numpy(buf: bytearray, start: int, key: bytes) -> None:
+    """Mask ``buf[start:]`` in place: 8 bytes at a time with numpy, the rest by hand."""
+    words = (len(buf) - start) >> 3
+    if words:
+        view = _numpy.frombuffer(buf, dtype=_numpy.uint64, count=words, offset=start)
+        view ^= _numpy.frombuffer(key * 2, dtype=_numpy.uint64)[0]
+        del view  # release the buffer, so that ``buf`` can grow again
+    for index in range(start + (words << 3), len(buf)):
+        buf[index] ^= key[(index - start) & 3]
+
+
+def _numpy_loaded() -> bool:
+    """Import numpy the first time it could serve; whether it is there."""
+    global _numpy, _numpy_tried  # noqa: PLW0603 - imported once, on first use
+    if not _numpy_tried:
+        _numpy_tried = True
+        try:
+            import numpy
+        except ImportError:
+            return False
+        _numpy = numpy
+    return _numpy is not None
+
+
+def _mask_tail(buf: bytearray, start: int, key: bytes) -> None:
+    """Mask ``buf[start:]`` in place with the 4-byte key (RFC 6455 §5.3)."""
+    if len(buf) - start >= _NUMPY_MASK and _numpy_loaded():
+        _mask_tail_numpy(buf, start, key)
+    else:
+        _mask_tail_pure(buf, start, key)
 
 
 def _append_frame(
@@ -195,6 +238,11 @@ class FastCodec:
         return bytes(out)
 
     # -- receiving --
+
+    @property
+    def wanted(self) -> int:
+        """Payload bytes of the data frame being received still to come."""
+        return self._remaining
 
     def receive(self, data: bytes | bytearray) -> list[Inbound]:
         """Parse ``data``; whole messages and events, in order."""
