@@ -28,6 +28,7 @@ from collections.abc import Callable
 
 import trio
 
+from w3cws._engine import limits
 from w3cws._engine.codec import FrameCodec
 from w3cws._engine.transport import ByteStream, TCPStream
 
@@ -244,8 +245,15 @@ class Writer:
                     buf, sent_size, close_sent = self._unsent
                 else:
                     buf, sent_size, close_sent = self._take_batch()
-                if buf:
+                if type(stream) is TCPStream:
                     await stream.send_all(buf)
+                else:
+                    # TLS encrypts all it is given before it yields: hand it
+                    # a slice at a time, so a large message never holds up
+                    # the event loop (each send_all is a checkpoint).
+                    with memoryview(buf) as view:
+                        for start in range(0, len(view), limits.TLS_WRITE_SIZE):
+                            await stream.send_all(view[start : start + limits.TLS_WRITE_SIZE])
                 self._unsent = None
                 self._batch_written(sent_size, close_sent)
         finally:
