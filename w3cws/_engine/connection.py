@@ -30,7 +30,7 @@ import ssl
 import trio
 
 from w3cws._checks import is_bad_port
-from w3cws._engine import ConnectOptions, EngineListener, limits
+from w3cws._engine import limits
 from w3cws._engine.codec import (
     CloseReceived,
     FrameCodec,
@@ -39,6 +39,7 @@ from w3cws._engine.codec import (
     ProtocolFailure,
 )
 from w3cws._engine.handshake import HandshakeFailed, Opened, OpeningHandshake
+from w3cws._engine.interfaces import ConnectOptions, EngineListener
 from w3cws._engine.transport import ByteStream, ConnectingTurn, TCPStream, open_stream
 from w3cws._engine.writer import LOST, Writer
 from w3cws._url import WebSocketURL

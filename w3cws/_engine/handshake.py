@@ -22,10 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from w3cws._checks import TOKEN_PATTERN
-from w3cws._engine import ConnectOptions
 from w3cws._engine.codec import FrameCodec, wsproto_codec_forced
 from w3cws._engine.deflate import ChromiumDeflate
 from w3cws._engine.fast_codec import FastCodec
+from w3cws._engine.interfaces import ConnectOptions
 from w3cws._engine.wsproto_codec import WsprotoCodec
 from w3cws._url import WebSocketURL
 
