@@ -140,15 +140,6 @@ class FrameCodec(Protocol):
     #: permessage-deflate this bounds how much one call may inflate.
     feed_size: int
 
-    @property
-    def wanted(self) -> int:
-        """Payload bytes of the frame being received still to come (0: not known).
-
-        The reader asks the socket for that much at once when it is large, so
-        a big message takes a few reads instead of one per 64 KiB.
-        """
-        ...
-
     def receive(self, data: bytes | bytearray) -> list[Inbound]:
         """Parse ``data``; whole messages and events, in order.
 

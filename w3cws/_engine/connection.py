@@ -225,13 +225,7 @@ class Connection:
                         for start in range(0, len(data), feed):
                             if not await self._dispatch(codec.receive(data[start : start + feed])):
                                 return
-                    wanted = codec.wanted
-                    size = (
-                        limits.RECEIVE_SIZE
-                        if wanted <= limits.RECEIVE_SIZE
-                        else min(wanted, limits.LARGE_RECEIVE_SIZE)
-                    )
-                    data = await stream.receive_some(size)
+                    data = await stream.receive_some(limits.RECEIVE_SIZE)
                     if not data:
                         # TCP closed without a Close frame: RFC 6455 §7.1.5
                         # code 1006; not a failure, so no error event (WS §4).

@@ -239,11 +239,6 @@ class FastCodec:
 
     # -- receiving --
 
-    @property
-    def wanted(self) -> int:
-        """Payload bytes of the data frame being received still to come."""
-        return self._remaining
-
     def receive(self, data: bytes | bytearray) -> list[Inbound]:
         """Parse ``data``; whole messages and events, in order."""
         if self._stopped or not data:

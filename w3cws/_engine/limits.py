@@ -26,10 +26,6 @@ OPEN_TIMEOUT = 240.0
 #: How many bytes one read asks the transport for.
 RECEIVE_SIZE = 64 * 1024
 
-#: The most one read asks for while a large frame's payload is still to come
-#: (the bytes read are only held until the codec has taken them).
-LARGE_RECEIVE_SIZE = 1024 * 1024
-
 #: The most one TLS write encrypts before it lets other tasks run.
 TLS_WRITE_SIZE = 64 * 1024
 

@@ -113,11 +113,6 @@ class WsprotoCodec:
 
     # -- receiving --
 
-    @property
-    def wanted(self) -> int:
-        """Not known: wsproto's public API does not tell."""
-        return 0
-
     def receive(self, data: bytes | bytearray) -> list[Inbound]:
         """Parse ``data``; whole messages and events, in order."""
         if self._stopped or not data:
