@@ -2,6 +2,9 @@
 
     python benchmarks/run.py [--quick] [--repeats N] [--clients a,b] [--no-write]
 
+Clients: w3cws, and the peers websockets, trio-websocket, raw (clients.py)
+and node (Node's built-in WebSocket, undici: node_client.js).
+
 Starts an echo server in its own process (Node ``ws``, installed on first
 use into ``~/.cache/w3cws-bench/node``; the ``websockets`` library when Node
 or npm is missing), then runs every workload for every client, each run in a
@@ -37,9 +40,9 @@ COUNTS = {
     "connect": (1000, 200),
     "concurrent": (1000, 1000),
 }
-CLIENTS = ["w3cws", "websockets", "trio-websocket", "raw"]
+CLIENTS = ["w3cws", "websockets", "trio-websocket", "raw", "node"]
 W3CWS = ["w3cws"]
-PEERS = ["websockets", "trio-websocket", "raw"]
+PEERS = ["websockets", "trio-websocket", "raw", "node"]
 
 # (workload, metric key, column title, higher is better)
 METRICS = [
@@ -122,8 +125,26 @@ def platform_node() -> str:
         return "?"
 
 
+def node_command() -> list[str] | None:
+    """How to start Node with its built-in WebSocket (undici); None without Node."""
+    node = shutil.which("node")
+    if node is None:
+        return None
+    major = platform_node().lstrip("v").split(".")[0]
+    # Node 20-21 ship WebSocket behind a flag; from 22 on it is always there.
+    flags = ["--experimental-websocket"] if major.isdigit() and int(major) < 22 else []
+    return [node, *flags, os.path.join(HERE, "node_client.js")]
+
+
 def run_one(client: str, workload: str, url: str, count: int) -> dict[str, Any] | None:
-    cmd = [sys.executable, os.path.join(HERE, "clients.py"), client, workload, url]
+    if client == "node":
+        node = node_command()
+        if node is None:
+            print("  node: Node is not installed; skipped", file=sys.stderr)
+            return None
+        cmd = [*node, workload, url]
+    else:
+        cmd = [sys.executable, os.path.join(HERE, "clients.py"), client, workload, url]
     try:
         done = subprocess.run(
             [*cmd, "--count", str(count)],

@@ -6,10 +6,18 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
+from ._close_codes import MAX_REASON_BYTES, script_may_send
 from ._dom.dom_exception import InvalidAccessError, SyntaxError
 from ._dom.webidl import usv_string
 
-__all__ = ["BAD_PORTS", "check_close_arguments", "check_protocols", "is_bad_port"]
+__all__ = [
+    "BAD_PORTS",
+    "TOKEN",
+    "TOKEN_PATTERN",
+    "check_close_arguments",
+    "check_protocols",
+    "is_bad_port",
+]
 
 # Fetch "bad port" list (Fetch §2.8 port blocking), 83 entries. A request to one
 # of these is a network error: the WebSocket fails, the constructor does not throw.
@@ -24,14 +32,12 @@ BAD_PORTS: Final[frozenset[int]] = frozenset(
     }
 )  # fmt: skip
 
-# RFC 6455 §4.1 client step 10: a subprotocol is a token (RFC 2616 §2.2), i.e.
-# U+0021..U+007E without the separators ( ) < > @ , ; : \ " / [ ] ? = { }.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: An HTTP token (RFC 9110 §5.6.2): U+0021..U+007E without the separators
+#: ( ) < > @ , ; : \ " / [ ] ? = { }. Subprotocols (RFC 6455 §4.1 client
+#: step 10) and header field names (RFC 9110 §5.1) are tokens.
+TOKEN_PATTERN: Final = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+TOKEN: Final = re.compile(TOKEN_PATTERN)
 _TOKEN_CHARS_HELP = "ASCII letters, digits and ! # $ % & ' * + - . ^ _ ` | ~"
-
-# WS §3.1 close() step 2: a Close frame payload is at most 125 bytes, 2 of
-# which hold the code.
-_MAX_REASON_BYTES: Final = 123
 
 
 def is_bad_port(port: int | None) -> bool:
@@ -78,7 +84,7 @@ def check_protocols(protocols: str | Iterable[str] | None) -> tuple[str, ...]:
             raise TypeError(f"Each subprotocol must be a str; got {type(item).__name__} {item!r}.")
         value = usv_string(item)
         # Step 7: every value must be a token, and none may occur twice.
-        if not _TOKEN.fullmatch(value):
+        if not TOKEN.fullmatch(value):
             raise SyntaxError(_token_problem(value))
         if value in seen:
             raise SyntaxError(
@@ -93,7 +99,7 @@ def _token_problem(value: str) -> str:
     """Explain why ``value`` is not a valid subprotocol token."""
     if not value:
         return "A subprotocol must not be the empty string."
-    bad = next(char for char in value if not _TOKEN.fullmatch(char))
+    bad = next(char for char in value if not TOKEN.fullmatch(char))
     return (
         f"The subprotocol {value!r} is invalid: {bad!r} (U+{ord(bad):04X}) is not allowed. "
         f"A subprotocol may only contain {_TOKEN_CHARS_HELP}."
@@ -121,7 +127,7 @@ def check_close_arguments(code: int | None, reason: str | None) -> tuple[int | N
         if not isinstance(code, int) or isinstance(code, bool):
             raise TypeError(f"The close code must be an int or None, not {type(code).__name__}.")
         # Step 1.
-        if code != 1000 and not 3000 <= code <= 4999:
+        if not script_may_send(code):
             raise InvalidAccessError(
                 f"The close code must be 1000 or in the range 3000 to 4999; {code} is neither."
             )
@@ -135,9 +141,9 @@ def check_close_arguments(code: int | None, reason: str | None) -> tuple[int | N
         encoded = reason.encode("utf-8")
     except UnicodeEncodeError:
         encoded = usv_string(reason).encode("utf-8")
-    if len(encoded) > _MAX_REASON_BYTES:
+    if len(encoded) > MAX_REASON_BYTES:
         raise SyntaxError(
-            f"The close reason must be at most {_MAX_REASON_BYTES} bytes of UTF-8; "
+            f"The close reason must be at most {MAX_REASON_BYTES} bytes of UTF-8; "
             f"this one is {len(encoded)} bytes."
         )
     return code, encoded

@@ -1,4 +1,9 @@
-"""WebSocket close codes: the registered ones by name, and a describer for any code.
+"""WebSocket close codes and reasons: names, rules, and the Close frame body.
+
+The one place for the close-code and reason rules: ``WebSocket.close()``
+checks its arguments with :func:`script_may_send` and
+:data:`MAX_REASON_BYTES`; the engine reads a received Close frame with
+:func:`parse_close_payload` and builds one with :func:`close_payload`.
 
 Sources: RFC 6455 §7.4, the IANA "WebSocket Close Code Number" registry, and
 the close-code table of the W3C-era API documentation (MDN's CloseEvent page),
@@ -9,9 +14,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Literal
+from typing import Final, Literal
 
-__all__ = ["CloseCode", "CloseCodeCategory", "CloseCodeInfo", "describe_close_code"]
+__all__ = [
+    "BAD_UTF8_CLOSE",
+    "MAX_REASON_BYTES",
+    "CloseCode",
+    "CloseCodeCategory",
+    "CloseCodeInfo",
+    "InvalidCloseFrame",
+    "close_payload",
+    "describe_close_code",
+    "parse_close_payload",
+    "script_may_send",
+    "valid_on_wire",
+]
 
 CloseCodeCategory = Literal["unused", "protocol", "extension", "library", "application", "invalid"]
 
@@ -60,6 +77,93 @@ class CloseCode(IntEnum):
 _EVENT_ONLY: frozenset[int] = frozenset(
     {CloseCode.NO_STATUS_RECEIVED, CloseCode.ABNORMAL_CLOSURE, CloseCode.TLS_HANDSHAKE}
 )
+
+# Registered codes that may travel in a Close frame: all but 1004 (reserved)
+# and the event-only ones (RFC 6455 §7.4.1-2, IANA). 1014 is one of them.
+_WIRE_REGISTERED: frozenset[int] = frozenset(
+    code for code in CloseCode if code not in _EVENT_ONLY and code != CloseCode.RESERVED
+)
+
+#: WS §3.1 close() step 2 and RFC 6455 §5.5: a Close payload is at most 125
+#: bytes, 2 of which hold the code.
+MAX_REASON_BYTES: Final = 123
+
+#: Chromium's reason when it fails a connection over a Close reason that is
+#: not UTF-8 (RFC 6455 §8.1 makes that code 1007).
+BAD_UTF8_CLOSE: Final = "Invalid UTF-8 in Close frame"
+
+
+def script_may_send(code: int) -> bool:
+    """Whether ``close()`` accepts ``code``: 1000 or 3000-4999 (WS §3.1 close() step 1)."""
+    return code == CloseCode.NORMAL_CLOSURE or 3000 <= code <= 4999
+
+
+def valid_on_wire(code: int) -> bool:
+    """Whether ``code`` may appear in a Close frame (RFC 6455 §7.4.1-2, IANA).
+
+    Registered codes but 1004, 1005, 1006 and 1015, and 3000-4999. A received
+    Close with any other code fails the connection (as Autobahn requires).
+    """
+    return code in _WIRE_REGISTERED or 3000 <= code <= 4999
+
+
+class InvalidCloseFrame(ValueError):
+    """A received Close frame is malformed: fail with this code and reason."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"{code} {reason}".strip())
+        self.code = code
+        self.reason = reason
+
+
+def parse_close_payload(payload: bytes | bytearray) -> tuple[int, str]:
+    """The code and reason of a received Close frame (RFC 6455 §5.5.1, §7.1.5-6).
+
+    An empty body reads as code 1005 and reason "".
+
+    Raises:
+        InvalidCloseFrame: a 1-byte body or a code not :func:`valid_on_wire`
+            (1002, with an empty reason as Chromium sends), or a reason that
+            is not UTF-8 (1007).
+    """
+    if not payload:
+        return CloseCode.NO_STATUS_RECEIVED.value, ""
+    if len(payload) == 1:
+        raise InvalidCloseFrame(CloseCode.PROTOCOL_ERROR.value, "")
+    code = (payload[0] << 8) | payload[1]
+    if not valid_on_wire(code):
+        raise InvalidCloseFrame(CloseCode.PROTOCOL_ERROR.value, "")
+    try:
+        reason = bytes(payload[2:]).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidCloseFrame(
+            CloseCode.INVALID_FRAME_PAYLOAD_DATA.value, BAD_UTF8_CLOSE
+        ) from None
+    return code, reason
+
+
+def close_payload(code: int | None, reason: str) -> bytes:
+    """The body of a Close frame we send (RFC 6455 §5.5.1).
+
+    ``code`` None gives an empty body (and ignores ``reason``, which is then
+    empty in practice). A reason is cut to :data:`MAX_REASON_BYTES` bytes at a
+    character boundary; ``close()`` refuses longer ones before this point.
+
+    Raises:
+        ValueError: ``code`` may not be sent (see :func:`valid_on_wire`).
+    """
+    if code is None:
+        return b""
+    if not valid_on_wire(code):
+        raise ValueError(f"close code {code} may not be sent in a Close frame")
+    body = code.to_bytes(2, "big")
+    if not reason:
+        return body
+    encoded = reason.encode("utf-8")
+    if len(encoded) > MAX_REASON_BYTES:
+        encoded = encoded[:MAX_REASON_BYTES].decode("utf-8", "ignore").encode("utf-8")
+    return body + encoded
+
 
 _MEANINGS: dict[CloseCode, str] = {
     CloseCode.NORMAL_CLOSURE: "Normal closure: the connection did what it was opened for.",
@@ -164,13 +268,11 @@ def describe_close_code(code: int) -> CloseCodeInfo:
         for first, category, description in reversed(_RANGES)
         if code >= first
     )
-    script_may_send = code == CloseCode.NORMAL_CLOSURE or 3000 <= code <= 4999
+    by_script = script_may_send(code)
+    sendable = valid_on_wire(code)
     try:
         member = CloseCode(code)
     except ValueError:
         # RFC 6455 §7.4.2: 3000-4999 may be sent; other unassigned codes may not.
-        return CloseCodeInfo(
-            code, None, category, range_description, script_may_send, script_may_send
-        )
-    sendable = member not in _EVENT_ONLY and member != CloseCode.RESERVED
-    return CloseCodeInfo(code, member.name, category, _MEANINGS[member], sendable, script_may_send)
+        return CloseCodeInfo(code, None, category, range_description, sendable, by_script)
+    return CloseCodeInfo(code, member.name, category, _MEANINGS[member], sendable, by_script)

@@ -16,25 +16,33 @@ each report as a task of its own.
 
 from __future__ import annotations
 
-import re
 import ssl
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
 import trio
 
-from w3cws._checks import check_close_arguments, check_protocols
+from w3cws._checks import TOKEN, check_close_arguments, check_protocols
 from w3cws._dom.blob import Blob
 from w3cws._dom.dom_exception import DOMException, InvalidStateError, failed_call
 from w3cws._dom.event import CloseEvent, Event, MessageEvent, create_event
 from w3cws._dom.event_handlers import EventHandler, warn_if_unknown_handler
 from w3cws._dom.event_target import EventTarget
 from w3cws._dom.webidl import usv_string
-from w3cws._engine import ConnectOptions, limits
-from w3cws._engine.connection import Connection
-from w3cws._engine.diagnostics import render_html, shown_url
-from w3cws._engine.proxy import Proxy, parse_proxy, proxy_for
+from w3cws._engine import (
+    ConnectOptions,
+    Engine,
+    EngineFactory,
+    EngineListener,
+    Proxy,
+    limits,
+    open_engine,
+    parse_proxy,
+    proxy_for,
+    render_html,
+    shown_url,
+)
 from w3cws._loop.hosts import start_connection
 from w3cws._loop.wait import EventWatcher, wait_for_event
 from w3cws._url import WebSocketURL, parse_websocket_url
@@ -49,9 +57,6 @@ BinaryType = Literal["blob", "arraybuffer"]
 
 # Timers above a year are surely a mistake (and float() of a huge int fails).
 _MAX_SECONDS = 365 * 24 * 3600.0
-
-# RFC 9110 §5.1: a field name is a token.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 # Request headers the opening handshake owns (RFC 6455 §4.1); ``headers=``
 # cannot replace them without breaking the handshake.
@@ -93,7 +98,8 @@ def _check_headers(
             raise ValueError(
                 f"the {name!r} header belongs to the WebSocket handshake; leave it out"
             )
-        if not _TOKEN.fullmatch(name):
+        # RFC 9110 §5.1: a field name is a token.
+        if not TOKEN.fullmatch(name):
             raise ValueError(f"{name!r} is not a valid HTTP header name")
         checked.append((name, _check_header_value(name, value)))
     return tuple(checked)
@@ -162,6 +168,9 @@ class WebSocket(EventTarget):
     onmessage = EventHandler("message")
     onerror = EventHandler("error")
     onclose = EventHandler("close")
+
+    #: Makes each socket's engine (the real one; tests put a fake here).
+    _engine_factory: ClassVar[EngineFactory] = open_engine
 
     def __init__(
         self,
@@ -240,7 +249,7 @@ class WebSocket(EventTarget):
         self._url = parsed
         self._ready_state = 0
         self._binary_type: BinaryType = "blob"
-        self._protocol = ""
+        self._selected_protocol = ""
         self._extensions = ""
         self._buffered_amount = 0
         # send() and close() may run on any thread, the engine's feedback on
@@ -249,9 +258,17 @@ class WebSocket(EventTarget):
         # Answers wait_for(); _dispatch tells it about every event.
         self._watcher = EventWatcher(self)
         # Step 9: establish the connection in parallel, on the run that hosts it.
-        self._host, self._connection, self._feedback = start_connection(
-            lambda listener: Connection(parsed, options, listener), self, nursery
-        )
+        make = type(self)._engine_factory
+
+        def make_engine(listener: EngineListener) -> Engine:
+            engine = make(parsed, options, listener)
+            if engine.recorder is not None:
+                # Traces name this WebSocket, not the stand-in that queues
+                # its feedback on a thread's loop.
+                engine.recorder.socket = self
+            return engine
+
+        self._host, self._connection, self._feedback = start_connection(make_engine, self, nursery)
 
     # -- attributes (WS §3.1) --
 
@@ -278,7 +295,7 @@ class WebSocket(EventTarget):
     @property
     def protocol(self) -> str:
         """The subprotocol the server selected ("" until open or if none)."""
-        return self._protocol
+        return self._selected_protocol
 
     @property
     def binaryType(self) -> str:
@@ -423,7 +440,7 @@ class WebSocket(EventTarget):
             return
         self._set_state(1)
         self._extensions = extensions
-        self._protocol = protocol
+        self._selected_protocol = protocol
         self._dispatch(create_event(Event, "open"))
 
     def _on_message(self, data: str | bytes) -> None:
@@ -473,7 +490,7 @@ class WebSocket(EventTarget):
         return render_html(
             url=shown_url(self._url),
             state=self._ready_state,
-            protocol=self._protocol,
+            protocol=self._selected_protocol,
             extensions=self._extensions,
             buffered_amount=self._buffered_amount,
             frames=None if recorder is None else recorder.frames,
@@ -483,6 +500,6 @@ class WebSocket(EventTarget):
         states = ("CONNECTING", "OPEN", "CLOSING", "CLOSED")
         return (
             f"<{type(self).__name__} url={self._url.href!r} "
-            f"readyState={states[self._ready_state]} protocol={self._protocol!r} "
+            f"readyState={states[self._ready_state]} protocol={self._selected_protocol!r} "
             f"bufferedAmount={self._buffered_amount}>"
         )

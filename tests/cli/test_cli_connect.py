@@ -232,7 +232,7 @@ async def test_a_failure_after_open_prints_its_cause(cli: Cli) -> None:
         nursery.cancel_scope.cancel()
     assert result.stderr == (
         f"w3cws: WebSocket connection to '{url}' failed: protocol error: "
-        "client received unexpected masked frame (w3cws sent close code 1002)\n"
+        "Masked frame from server (w3cws sent close code 1002)\n"
     )
 
 

@@ -16,8 +16,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from w3cws._engine import ConnectOptions
+from w3cws._engine.codec import CODEC_ENV
+from w3cws._engine.fast_codec import FastCodec
 from w3cws._engine.handshake import HandshakeFailed, OpeningHandshake, parse_response_head
-from w3cws._engine.tap import InboundTap
+from w3cws._engine.wsproto_codec import WsprotoCodec
 from w3cws._url import parse_websocket_url
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -98,14 +100,28 @@ def test_request_options() -> None:
 # -- the response ---------------------------------------------------------------------
 
 
-def test_response_opens_and_keeps_the_frames_behind_it() -> None:
+def test_response_opens_and_keeps_the_frames_behind_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CODEC_ENV, raising=False)
     hs = handshake(deflate=False)
     frames = b"\x81\x02hi"
     opened = hs.receive(accept_head(hs) + frames)
     assert opened is not None
-    assert (opened.protocol, opened.extensions, opened.deflate) == ("", "", False)
-    assert isinstance(opened.tap, InboundTap)
-    assert list(opened.connection.items()) == ["hi"]  # type: ignore[attr-defined]
+    assert (opened.protocol, opened.extensions) == ("", "")
+    assert isinstance(opened.codec, FastCodec)
+    assert opened.trailing == frames
+    assert opened.codec.receive(opened.trailing) == ["hi"]
+
+
+@pytest.mark.parametrize(("env", "deflate"), [("wsproto", False), ("", True), ("fast", True)])
+def test_codec_choice(monkeypatch: pytest.MonkeyPatch, env: str, deflate: bool) -> None:
+    # permessage-deflate always runs on wsproto; W3CWS_CODEC=wsproto forces it.
+    monkeypatch.setenv(CODEC_ENV, env)
+    hs = handshake(deflate=deflate)
+    extra = b"Sec-WebSocket-Extensions: permessage-deflate\r\n" if deflate else b""
+    opened = hs.receive(accept_head(hs, extra) + b"\x81\x02hi")
+    assert opened is not None
+    assert isinstance(opened.codec, WsprotoCodec)
+    assert opened.codec.receive(opened.trailing) == ["hi"]
 
 
 @pytest.mark.parametrize("cut", [1, 2, 3, 7])

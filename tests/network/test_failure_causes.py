@@ -171,7 +171,7 @@ async def test_protocol_error_names_the_close_code(caplog: pytest.LogCaptureFixt
         line = await failure_line(caplog, url)
     assert line == (
         f"WebSocket connection to '{url}' failed: protocol error: "
-        "client received unexpected masked frame (w3cws sent close code 1002)"
+        "Masked frame from server (w3cws sent close code 1002)"
     )
 
 
@@ -186,7 +186,7 @@ async def test_message_too_big(caplog: pytest.LogCaptureFixture) -> None:
     [line] = [rec.getMessage() for rec in caplog.records if rec.name == "w3cws.connection"]
     assert line == (
         f"WebSocket connection to '{server.url}/' failed: protocol error: "
-        "message too big (w3cws sent close code 1009)"
+        "Message too big (w3cws sent close code 1009)"
     )
     assert r.types == ["open", "error", "close"]
 

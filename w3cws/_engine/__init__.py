@@ -1,63 +1,44 @@
-"""The narrow interface between the WebSocket object and the connection engine.
+"""The connection engine, and the narrow interfaces between it and the WebSocket.
 
-The engine (trio + wsproto) never imports ``_websocket``; it reports what
-happens on the wire through an :class:`EngineListener`, which the WebSocket
-implements with the WHATWG "feedback from the protocol" steps (WS §4).
+Both sides depend on a ``Protocol`` (``interfaces``), not on each other: the
+WebSocket drives an :class:`Engine` (made by :func:`open_engine`), and the
+engine reports what happens on the wire to an :class:`EngineListener`,
+which the WebSocket implements with the WHATWG "feedback from the protocol"
+steps (WS §4). The engine never imports ``_websocket``; tests drive each
+side through a fake of the other.
+
+Inside the engine, imports run one way: ``connection`` uses ``handshake``,
+``writer``, ``transport`` and a frame codec (``codec``: the interface;
+``fast_codec`` and ``wsproto_codec``: the two implementations; ``deflate``
+and ``tap``: wsproto extensions); ``limits`` holds the defaults. ``proxy``
+(choosing and opening a tunnel), ``cookies`` and ``diagnostics`` (failure
+causes, frame log, traces, the notebook view) serve ``transport``,
+``handshake`` and ``connection``; the WebSocket sees of them only what this
+module exports.
 """
 
 from __future__ import annotations
 
-import ssl
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from w3cws._engine.connection import Connection
+from w3cws._engine.diagnostics import render_html, shown_url
+from w3cws._engine.interfaces import ConnectOptions, Engine, EngineFactory, EngineListener
+from w3cws._engine.proxy import Proxy, parse_proxy, proxy_for
+from w3cws._url import WebSocketURL
 
-from w3cws._engine import limits
-
-if TYPE_CHECKING:
-    from http.cookiejar import CookieJar
-
-    from w3cws._engine.proxy import Proxy
-
-__all__ = ["ConnectOptions", "EngineListener"]
-
-
-class EngineListener(Protocol):
-    """What the engine tells the WebSocket; every call happens in the engine task."""
-
-    def _on_established(self, protocol: str, extensions: str) -> None:
-        """The opening handshake succeeded (WS §4 "established")."""
-
-    def _on_message(self, data: str | bytes) -> None:
-        """A whole message arrived: ``str`` for text, ``bytes`` for binary."""
-
-    def _on_closing_handshake_started(self) -> None:
-        """A Close frame was received first (RFC 6455 §7.1.3)."""
-
-    def _on_sent(self, nbytes: int) -> None:
-        """``nbytes`` application bytes were handed to the network."""
-
-    def _on_closed(self, *, was_clean: bool, code: int, reason: str, failed: bool) -> None:
-        """The connection is closed (WS §4): ``failed`` means it was failed."""
-
-    def _on_discarded(self) -> None:
-        """The hosting run ended: the socket is gone, with no further events."""
+__all__ = [
+    "ConnectOptions",
+    "Engine",
+    "EngineFactory",
+    "EngineListener",
+    "Proxy",
+    "open_engine",
+    "parse_proxy",
+    "proxy_for",
+    "render_html",
+    "shown_url",
+]
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectOptions:
-    """Everything the engine needs beyond the URL; the keyword-only extras."""
-
-    protocols: Sequence[str] = ()
-    headers: Sequence[tuple[str, str]] = ()
-    origin: str | None = None
-    ssl_context: ssl.SSLContext | None = None
-    deflate: bool = True
-    max_message_size: int = limits.MAX_MESSAGE_SIZE
-    max_handshake_size: int = limits.MAX_HANDSHAKE_SIZE
-    close_timeout: float = limits.CLOSE_TIMEOUT
-    tcp_close_timeout: float = limits.TCP_CLOSE_TIMEOUT
-    open_timeout: float = limits.OPEN_TIMEOUT
-    # The proxy to tunnel through (already looked up in the environment), or None.
-    proxy: Proxy | None = None
-    cookies: CookieJar | None = None
+def open_engine(url: WebSocketURL, options: ConnectOptions, listener: EngineListener) -> Engine:
+    """The engine of a new WebSocket: a :class:`~w3cws._engine.connection.Connection`."""
+    return Connection(url, options, listener)

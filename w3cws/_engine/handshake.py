@@ -2,8 +2,8 @@
 
 wsproto's own client handshake accepts a malformed permessage-deflate answer
 and hides the raw extension header that ``ws.extensions`` must show, so the
-request and the response checks live here; wsproto takes over for the frames
-once the handshake has succeeded.
+request and the response checks live here; a frame codec
+(:mod:`w3cws._engine.codec`) takes over once the handshake has succeeded.
 
 The exchange is one fixed GET request and one response head, so both are
 done here directly rather than through h11's general HTTP/1.1 state machine,
@@ -23,14 +23,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote
 
-from wsproto.connection import Connection as WsprotoConnection
-from wsproto.connection import ConnectionType
-from wsproto.extensions import Extension
-
-from w3cws._engine import ConnectOptions, limits
+from w3cws._checks import TOKEN_PATTERN
+from w3cws._engine import limits
+from w3cws._engine.codec import FrameCodec, wsproto_codec_forced
 from w3cws._engine.deflate import ChromiumDeflate
-from w3cws._engine.fastpath import FastClientConnection
-from w3cws._engine.tap import InboundTap
+from w3cws._engine.fast_codec import FastCodec
+from w3cws._engine.interfaces import ConnectOptions
+from w3cws._engine.wsproto_codec import WsprotoCodec
 from w3cws._url import WebSocketURL
 
 if TYPE_CHECKING:
@@ -52,7 +51,7 @@ _LINE_END = re.compile(rb"\r?\n")
 _STATUS_LINE = re.compile(rb"HTTP/[0-9]\.[0-9] ([1-9][0-9]{2})(?: [^\x00\n\r\x0b\x0c]*)?")
 # RFC 9112 §5: field-name ":" OWS field-value OWS; the name is a token, with
 # no whitespace before the colon.
-_FIELD_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):([^\x00\n\r\x0b\x0c]*)")
+_FIELD_LINE = re.compile(b"(" + TOKEN_PATTERN.encode() + rb"):([^\x00\n\r\x0b\x0c]*)")
 _OWS = b" \t"
 
 
@@ -93,9 +92,10 @@ class Opened:
 
     protocol: str
     extensions: str
-    connection: WsprotoConnection
-    tap: InboundTap
-    deflate: bool
+    #: The frame codec for the negotiated extensions.
+    codec: FrameCodec
+    #: What came right after the response head: the first frames.
+    trailing: bytes
 
 
 def _split_tokens(values: Sequence[bytes]) -> list[str]:
@@ -298,17 +298,14 @@ class OpeningHandshake:
             raise HandshakeFailed("wrong Sec-WebSocket-Accept")
         protocol = self._check_protocol(fields.get(b"sec-websocket-protocol"))
         extensions, deflate = self._check_extensions(fields.get(b"sec-websocket-extensions", []))
-        tap = InboundTap(self._options.max_message_size)
-        active: list[Extension] = [deflate, tap] if deflate is not None else [tap]
-        connection: WsprotoConnection
-        if deflate is None:
-            # No extension to run: the fast path does the frame work itself.
-            connection = FastClientConnection(
-                active, trailing, max_message_size=self._options.max_message_size
-            )
+        size = self._options.max_message_size
+        codec: FrameCodec
+        if deflate is None and not wsproto_codec_forced():
+            # No extension to run: our own codec does the frame work.
+            codec = FastCodec(size)
         else:
-            connection = WsprotoConnection(ConnectionType.CLIENT, active, trailing)
-        return Opened(protocol, extensions, connection, tap, deflate is not None)
+            codec = WsprotoCodec(size, deflate)
+        return Opened(protocol, extensions, codec, trailing)
 
     def _check_protocol(self, values: list[bytes] | None) -> str:
         offered = self._options.protocols

@@ -26,6 +26,9 @@ OPEN_TIMEOUT = 240.0
 #: How many bytes one read asks the transport for.
 RECEIVE_SIZE = 64 * 1024
 
+#: The most one TLS write encrypts before it lets other tasks run.
+TLS_WRITE_SIZE = 64 * 1024
+
 #: With permessage-deflate, received data is fed to wsproto in slices of this
 #: size: wsproto inflates whatever it is fed at once, and DEFLATE expands at
 #: most about 1032:1, so one slice inflates to about 4 MiB at the most before

@@ -1,4 +1,4 @@
-"""A pass-through wsproto extension that guards message size and sees Close codes.
+"""A pass-through wsproto extension that guards message size and sees Close frames.
 
 It sits last in wsproto's extension list, so it sees every frame header and
 every payload after permessage-deflate inflated it:
@@ -8,11 +8,12 @@ every payload after permessage-deflate inflated it:
   with 1009 (RFC 6455 §7.4.1) at once, before it is buffered; a compressed
   message is checked slice by slice as it inflates, so no decompression bomb
   grows memory past the limit.
-* **Close codes**: wsproto 1.x rejects a received Close with 1014 (Bad
-  Gateway, IANA-registered and valid per RFC 6455 §7.4.2) as an unknown
-  reserved code; the raw code seen here lets the engine accept it.
+* **Close frames**: the raw payload of a received Close, so that the wsproto
+  codec judges it by our close-code rules (wsproto 1.x rejects 1014, Bad
+  Gateway, which IANA registered and RFC 6455 §7.4.2 allows).
 
-The tap uses no RSV bits and changes no payload.
+The tap uses no RSV bits and changes no payload. It implements wsproto's
+public ``Extension`` interface and touches nothing else of wsproto.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ _NO_RSV = RsvBits(False, False, False)
 
 
 class InboundTap(Extension):
-    """Fails messages past ``max_message_size``; records the Close frame received."""
+    """Fails messages past ``max_message_size``; records the Close payload received."""
 
     name = "x-w3cws-inbound-tap"
 
@@ -35,8 +36,8 @@ class InboundTap(Extension):
         self._opcode = Opcode.CONTINUATION
         self._compressed = False
         self._size = 0
-        self.code: int | None = None
-        self.reason = b""
+        #: The payload of the Close frame received, once one was.
+        self.close_payload: bytes | None = None
 
     def enabled(self) -> bool:
         return True
@@ -65,11 +66,16 @@ class InboundTap(Extension):
     ) -> bytes | CloseReason:
         if self._opcode is Opcode.CLOSE:
             # Control frames arrive whole (wsproto waits for the full payload).
-            if len(data) >= 2:
-                self.code = int.from_bytes(data[:2], "big")
-                self.reason = bytes(data[2:])
+            self.close_payload = bytes(data)
         elif not self._opcode.iscontrol():
             self._size += len(data)
             if self._size > self._max:
                 return CloseReason.MESSAGE_TOO_BIG
         return data
+
+    def frame_inbound_complete(
+        self, proto: FrameDecoder | FrameProtocol, fin: bool
+    ) -> bytes | CloseReason | None:
+        if fin and not self._opcode.iscontrol():
+            self._size = 0  # the message is complete: the next one starts at 0
+        return None
