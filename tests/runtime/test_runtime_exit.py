@@ -293,20 +293,43 @@ def test_terminal_ipython_dispatches_while_its_prompt_waits(server: ServerThread
 
 def test_ipython_through_a_pipe(server: ServerThread) -> None:
     pytest.importorskip("IPython")
-    session = (
-        "from w3cws import WebSocket\n"
-        "import time\n"
-        # One cell: what is ready is dispatched after each cell.
-        f"ws = WebSocket({server.url!r}); ws.onmessage = lambda e: print('got', e.data)\n"
-        "time.sleep(0.5)\n"
-        "ws.send('typed')\n"
-        "time.sleep(0.3)\n"
+    # IPython reading a pipe dispatches what is ready after each cell, never
+    # inside one: empty cells are fed until the expected output comes.
+    child = subprocess.Popen(
+        IPYTHON, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    child = subprocess.run(
-        IPYTHON, check=False, input=session, capture_output=True, text=True, timeout=WAIT * 2
-    )
-    assert child.returncode == 0, child.stderr
-    # Between cells, what is ready is dispatched; never inside one.
-    assert "got hello" in child.stdout and "got typed" in child.stdout
-    assert "InvalidStateError" not in child.stdout
+    assert child.stdin is not None and child.stdout is not None and child.stderr is not None
+
+    def cells_until(marker: bytes) -> bytes:
+        assert child.stdin is not None and child.stdout is not None
+        seen = b""
+        deadline = time.monotonic() + WAIT
+        while marker not in seen:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{marker!r} not seen; got {seen!r}")
+            child.stdin.write(b"pass\n")
+            child.stdin.flush()
+            ready, _, _ = select.select([child.stdout], [], [], 0.05)
+            if ready:
+                seen += os.read(child.stdout.fileno(), 4096)
+        return seen
+
+    try:
+        child.stdin.write(
+            b"from w3cws import WebSocket\n"
+            + f"ws = WebSocket({server.url!r}); ".encode()
+            + b"ws.onmessage = lambda e: print('got', e.data, flush=True)\n"
+        )
+        before = cells_until(b"got hello")
+        child.stdin.write(b"ws.send('typed')\n")
+        after = cells_until(b"got typed")
+        child.stdin.close()
+        assert child.wait(WAIT) == 0
+        assert b"InvalidStateError" not in before + after
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        child.stdout.close()
+        child.stderr.close()
     assert closed_record(server).close_code == 1001
