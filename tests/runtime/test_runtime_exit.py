@@ -126,7 +126,12 @@ def test_a_script_that_never_runs_the_loop_is_warned(server: ServerThread) -> No
         child.wait()
     assert child.returncode == 0, err
     assert "open" not in out.split()
-    assert "RuntimeWarning" in err and "of 1 socket(s) were never dispatched" in err
+    # The open event was queued, or the socket was still connecting.
+    assert "RuntimeWarning" in err
+    assert (
+        "event(s) of 1 socket(s) were never dispatched" in err
+        or "the events of 1 socket(s) still connecting or open were never dispatched" in err
+    )
     assert "w3cws.run()" in err
     # Going away: Close 1001 if the client had read the handshake response
     # by then, else the attempt is dropped; either way the connection ends.

@@ -607,10 +607,14 @@ def _warn_at_exit() -> None:
         if queued or not loop.ran:
             sockets += live
     if events or sockets:
+        lost = (
+            f"{events} WebSocket event(s) of {sockets} socket(s) were never dispatched"
+            if events
+            else f"the events of {sockets} socket(s) still connecting or open were never dispatched"
+        )
         warnings.warn(
-            f"{events} WebSocket event(s) of {sockets} socket(s) were never dispatched: "
-            "the thread that made them did not run the w3cws event loop. End the script "
-            "with w3cws.run() to deliver them (it returns when every socket is closed).",
+            f"{lost}: the thread that made them did not run the w3cws event loop. End the "
+            "script with w3cws.run() to deliver them (it returns when every socket is closed).",
             RuntimeWarning,
             stacklevel=1,
         )
