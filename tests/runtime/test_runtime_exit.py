@@ -173,9 +173,11 @@ def test_python_i_through_a_pipe(server: ServerThread) -> None:
     )
     assert child.stdin is not None and child.stdout is not None
     try:
+        # The socket and its handler on one line: events may be dispatched
+        # between two statements, as at a browser console.
         child.stdin.write(
             b"from w3cws import WebSocket\n"
-            + f"ws = WebSocket({server.url!r})\n".encode()
+            + f"ws = WebSocket({server.url!r}); ".encode()
             + b"ws.onmessage = lambda e: print('got', e.data, flush=True)\n"
         )
         child.stdin.flush()
@@ -230,8 +232,13 @@ def test_python_i_in_a_terminal(server: ServerThread) -> None:
     try:
         read_until(controller, b">>> ")
         os.write(controller, b"from w3cws import WebSocket\n")
-        os.write(controller, f"ws = WebSocket({server.url!r})\n".encode())
-        os.write(controller, b"ws.onmessage = lambda e: print('got', e.data)\n")
+        # One line, as at a browser console: between two statements typed
+        # apart, the greeting may be dispatched before the handler is set.
+        os.write(
+            controller,
+            f"ws = WebSocket({server.url!r}); ".encode()
+            + b"ws.onmessage = lambda e: print('got', e.data)\n",
+        )
         # The prompt waits for input: meanwhile open and the greeting are
         # dispatched, on the main thread, between statements.
         read_until(controller, b"got hello")
