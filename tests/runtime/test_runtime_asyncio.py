@@ -20,7 +20,7 @@ import pytest
 import trio
 
 from w3cws import CloseEvent, InvalidStateError, MessageEvent, WebSocket
-from w3cws.testing import Behavior, Send, ServerThread
+from w3cws.testing import Behavior, ConnectionRecord, Send, ServerThread
 
 WAIT = 5.0
 
@@ -68,7 +68,7 @@ def test_async_listeners_are_asyncio_tasks(server: ServerThread) -> None:
         got: list[str] = []
 
         async def on_message(event: MessageEvent) -> None:
-            await asyncio.sleep(0.01)  # asyncio, like the cell around it
+            await asyncio.sleep(0)  # asyncio, like the cell around it
             got.append(f"{event.data} {asyncio.current_task() is not None}")
             ws.close()
 
@@ -136,9 +136,7 @@ def test_asyncio_run_ending_says_going_away(server: ServerThread) -> None:
     assert ws.readyState == WebSocket.CLOSED
     assert closes == []  # the page unloaded: no events
     server.wait_for_connections(1)
-    deadline = time.monotonic() + WAIT
-    while server.connections[0].close_code is None and time.monotonic() < deadline:
-        time.sleep(0.01)
+    server.call(_closed, server.connections[0])
     assert server.connections[0].close_code == 1001
     assert not trio.lowlevel.in_trio_run()
 
@@ -194,3 +192,8 @@ def test_trio_does_not_take_over_sigint(server: ServerThread) -> None:
     finally:
         loop.close()
         signal.signal(signal.SIGINT, previous)
+
+
+async def _closed(record: ConnectionRecord) -> None:
+    with trio.fail_after(WAIT):
+        await record.wait_closed()

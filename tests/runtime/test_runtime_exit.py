@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import trio
 
 from w3cws.testing import Behavior, ConnectionRecord, Send, ServerThread
 
@@ -34,12 +35,16 @@ def server() -> Iterator[ServerThread]:
         yield running
 
 
+async def _closed(record: ConnectionRecord) -> None:
+    with trio.move_on_after(WAIT):
+        await record.wait_closed()
+
+
 def closed_record(server: ServerThread) -> ConnectionRecord:
+    """The first connection, once its TCP connection is closed (or WAIT passed)."""
     server.wait_for_connections(1)
     record = server.connections[0]
-    deadline = time.monotonic() + WAIT
-    while record.tcp_closed_by is None and time.monotonic() < deadline:
-        time.sleep(0.01)
+    server.call(_closed, record)
     return record
 
 
