@@ -20,7 +20,9 @@ import pytest
 import trio
 
 from w3cws import CloseEvent, InvalidStateError, MessageEvent, WebSocket
-from w3cws.testing import Behavior, ConnectionRecord, Send, ServerThread
+from w3cws.testing import Behavior, Send, ServerThread
+
+from .servers import closed_records
 
 WAIT = 5.0
 
@@ -135,9 +137,8 @@ def test_asyncio_run_ending_says_going_away(server: ServerThread) -> None:
     assert time.monotonic() - started < 3
     assert ws.readyState == WebSocket.CLOSED
     assert closes == []  # the page unloaded: no events
-    server.wait_for_connections(1)
-    server.call(_closed, server.connections[0])
-    assert server.connections[0].close_code == 1001
+    [record] = closed_records(server)
+    assert record.close_code == 1001
     assert not trio.lowlevel.in_trio_run()
 
 
@@ -192,8 +193,3 @@ def test_trio_does_not_take_over_sigint(server: ServerThread) -> None:
     finally:
         loop.close()
         signal.signal(signal.SIGINT, previous)
-
-
-async def _closed(record: ConnectionRecord) -> None:
-    with trio.fail_after(WAIT):
-        await record.wait_closed()

@@ -19,9 +19,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
-import trio
 
 from w3cws.testing import Behavior, ConnectionRecord, Send, ServerThread
+
+from .servers import closed_records
 
 # Exit must not wait on sockets: the atexit handler gives them 3 s at most,
 # and on loopback they need a few milliseconds.
@@ -35,16 +36,9 @@ def server() -> Iterator[ServerThread]:
         yield running
 
 
-async def _closed(record: ConnectionRecord) -> None:
-    with trio.move_on_after(WAIT):
-        await record.wait_closed()
-
-
 def closed_record(server: ServerThread) -> ConnectionRecord:
     """The first connection, once its TCP connection is closed (or WAIT passed)."""
-    server.wait_for_connections(1)
-    record = server.connections[0]
-    server.call(_closed, record)
+    [record] = closed_records(server)
     return record
 
 

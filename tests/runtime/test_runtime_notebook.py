@@ -9,7 +9,6 @@ Each test starts one kernel (bounded start-up) and talks to a
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,8 @@ from typing import Any
 import pytest
 
 from w3cws.testing import Behavior, Send, ServerThread
+
+from .servers import closed_records
 
 pytest.importorskip("ipykernel")
 nbclient = pytest.importorskip("nbclient")
@@ -67,13 +68,7 @@ def text(cell: Any) -> str:
 
 
 def close_codes(server: ServerThread, n: int) -> list[int | None]:
-    server.wait_for_connections(n)
-    deadline = time.monotonic() + 5
-    while any(r.tcp_closed_by is None for r in server.connections):
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.01)
-    return [r.close_code for r in server.connections]
+    return [record.close_code for record in closed_records(server, n)]
 
 
 def test_sockets_across_cells(server: ServerThread) -> None:

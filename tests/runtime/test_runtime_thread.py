@@ -20,6 +20,8 @@ import w3cws
 from w3cws import CloseEvent, Event, InvalidStateError, MessageEvent, WebSocket
 from w3cws.testing import Behavior, Close, Send, ServerThread
 
+from .servers import closed_records
+
 WAIT = 5.0
 
 
@@ -32,8 +34,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> None:
 
 
 def closed_code(server: ServerThread) -> int | None:
-    record = server.connections[0]
-    wait_until(lambda: record.tcp_closed_by is not None)
+    [record] = closed_records(server)
     return record.close_code
 
 
