@@ -12,7 +12,12 @@ Clients:
 - ``w3cws``: the browser API (``w3cws.WebSocket``);
 - ``websockets``: the ``websockets`` library's asyncio client;
 - ``trio-websocket``: trio-websocket;
-- ``raw``: a hand-written trio + wsproto loop, no API on top.
+- ``raw``: a hand-written trio + wsproto loop, no API on top;
+- ``bare``: the least any client can do, to show what the echo server and
+  the kernel allow: blocking sockets, frames built once before the clock
+  starts, one fixed masking key, no parsing beyond counting bytes. It is not
+  a WebSocket client anyone should use; its numbers are the ceiling that
+  the ratios of the others should be read against.
 
 All of them send binary messages, ask for no compression and do no keepalive
 pings, so the wire traffic is the same.
@@ -313,6 +318,134 @@ async def raw_main(workload: str, url: str, n: int) -> Result:
     raise ValueError(workload)
 
 
+# -- bare: the ceiling --
+
+
+class BareClient:
+    """A blocking socket that speaks just enough WebSocket to be echoed."""
+
+    KEY = b"\x00\x00\x00\x00"  # a fixed masking key: no masking work
+
+    def __init__(self, url: str) -> None:
+        import socket
+
+        parts = urlsplit(url)
+        self.sock = socket.create_connection((parts.hostname, parts.port))
+        self.sock.settimeout(DEADLINE)  # bounded, as the other clients are
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.sendall(
+            b"GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n" % parts.netloc.encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = self.sock.recv(4096)
+            if not data:
+                raise RuntimeError("bare: handshake failed")
+            head += data
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise RuntimeError(f"bare: handshake failed: {head[:40]!r}")
+
+    @classmethod
+    def frame(cls, payload: bytes) -> bytes:
+        """A masked binary frame (RFC 6455 §5.2) with the all-zero key."""
+        n = len(payload)
+        if n < 126:
+            head = bytes((0x82, 0x80 | n))
+        elif n < 0x10000:
+            head = bytes((0x82, 0xFE)) + n.to_bytes(2, "big")
+        else:
+            head = bytes((0x82, 0xFF)) + n.to_bytes(8, "big")
+        return head + cls.KEY + payload
+
+    @staticmethod
+    def echo_size(payload: bytes) -> int:
+        """Bytes of the server's (unmasked) echo of ``payload``."""
+        n = len(payload)
+        return n + (2 if n < 126 else 4 if n < 0x10000 else 10)
+
+    def receive(self, size: int) -> None:
+        """Read exactly ``size`` bytes."""
+        while size > 0:
+            data = self.sock.recv(min(size, 1 << 20))
+            if not data:
+                raise RuntimeError("bare: connection lost")
+            size -= len(data)
+
+    def send_while_receiving(self, data: bytes, size: int) -> None:
+        """Write ``data`` from a thread while reading ``size`` bytes here,
+        so that neither side's buffers can fill up and stall the other."""
+        import threading
+
+        writer = threading.Thread(target=self.sock.sendall, args=(data,))
+        writer.start()
+        self.receive(size)
+        writer.join()
+
+    def close(self) -> None:
+        self.sock.sendall(b"\x88\x82" + self.KEY + b"\x03\xe8")  # Close 1000
+        while self.sock.recv(4096):
+            pass
+        self.sock.close()
+
+
+def bare_main(workload: str, url: str, n: int) -> Result:
+    if workload in ("pingpong", "bulk"):
+        client = BareClient(url)
+        payload = SMALL if workload == "pingpong" else BULK
+        frame, size = BareClient.frame(payload), BareClient.echo_size(payload)
+        latencies: list[float] = []
+        for count in (max(2, n // 20), n):
+            latencies.clear()
+            start = time.perf_counter()
+            for _ in range(count):
+                t0 = time.perf_counter()
+                if workload == "bulk":
+                    client.send_while_receiving(frame, size)
+                else:
+                    client.sock.sendall(frame)
+                    client.receive(size)
+                latencies.append(time.perf_counter() - t0)
+            elapsed = time.perf_counter() - start
+        client.close()
+        if workload == "bulk":
+            return {"mib_per_s": n / elapsed}
+        return pingpong_result(latencies, elapsed)
+
+    if workload == "pipelined":
+        client = BareClient(url)
+        frame, size = BareClient.frame(SMALL), BareClient.echo_size(SMALL)
+        for count in (max(10, n // 20), n):
+            frames = frame * count
+            start = time.perf_counter()
+            client.send_while_receiving(frames, size * count)
+            elapsed = time.perf_counter() - start
+        client.close()
+        return {"msg_per_s": n / elapsed}
+
+    if workload == "connect":
+        BareClient(url).close()
+        start = time.perf_counter()
+        for _ in range(n):
+            BareClient(url).close()
+        return {"conn_per_s": n / (time.perf_counter() - start)}
+
+    if workload == "concurrent":
+        BareClient(url).close()
+        gc.collect()
+        base = rss()
+        start = time.perf_counter()
+        clients = [BareClient(url) for _ in range(n)]
+        elapsed = time.perf_counter() - start
+        gc.collect()
+        loaded = rss()
+        for client in clients:
+            client.close()
+        return memory_result(n, base, loaded, elapsed)
+    raise ValueError(workload)
+
+
 # -- trio-websocket --
 
 
@@ -454,7 +587,7 @@ async def websockets_main(workload: str, url: str, n: int) -> Result:
 
 # -- entry point --
 
-CLIENTS = ("w3cws", "websockets", "trio-websocket", "raw")
+CLIENTS = ("w3cws", "websockets", "trio-websocket", "raw", "bare")
 WORKLOADS = ("pingpong", "pipelined", "bulk", "connect", "concurrent")
 
 
@@ -466,6 +599,8 @@ def run(client: str, workload: str, url: str, n: int) -> Result:
             return await asyncio.wait_for(websockets_main(workload, url, n), DEADLINE)
 
         return asyncio.run(bounded())
+    if client == "bare":
+        return bare_main(workload, url, n)
     import trio
 
     runner = {

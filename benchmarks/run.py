@@ -2,8 +2,10 @@
 
     python benchmarks/run.py [--quick] [--repeats N] [--clients a,b] [--no-write]
 
-Clients: w3cws, and the peers websockets, trio-websocket, raw (clients.py)
-and node (Node's built-in WebSocket, undici: node_client.js).
+Clients: w3cws, and the peers websockets, trio-websocket, raw, bare
+(clients.py) and node (Node's built-in WebSocket, undici: node_client.js).
+``bare`` does the least any client can do; the ratio bare/websockets is the
+most any client could show over websockets against this server here.
 
 Starts an echo server in its own process (Node ``ws``, installed on first
 use into ``~/.cache/w3cws-bench/node``; the ``websockets`` library when Node
@@ -40,9 +42,11 @@ COUNTS = {
     "connect": (1000, 200),
     "concurrent": (1000, 1000),
 }
-CLIENTS = ["w3cws", "websockets", "trio-websocket", "raw", "node"]
+CLIENTS = ["w3cws", "websockets", "trio-websocket", "raw", "node", "bare"]
 W3CWS = ["w3cws"]
-PEERS = ["websockets", "trio-websocket", "raw", "node"]
+PEERS = ["websockets", "trio-websocket", "raw", "node", "bare"]
+# The ceiling: what the echo server and the kernel allow, over websockets.
+CEILING = ("bare", "websockets")
 
 # (workload, metric key, column title, higher is better)
 METRICS = [
@@ -183,18 +187,20 @@ def summarize(
             values = [s[key] for s in samples.get((client, workload), [])]
             if values:
                 medians[client, key] = statistics.median(values)
-        for mine in (c for c in W3CWS if c in clients):
-            for peer in (c for c in clients if c not in W3CWS):
-                pairs = list(
-                    zip(
-                        samples.get((mine, workload), []),
-                        samples.get((peer, workload), []),
-                        strict=False,
-                    )
+        compared = [(m, p) for m in W3CWS if m in clients for p in clients if p not in W3CWS]
+        if all(c in clients for c in CEILING):
+            compared.append(CEILING)
+        for mine, peer in compared:
+            pairs = list(
+                zip(
+                    samples.get((mine, workload), []),
+                    samples.get((peer, workload), []),
+                    strict=False,
                 )
-                if pairs:
-                    # Ratio within each repeat (same minute of machine noise), then the median.
-                    ratios[mine, peer, key] = statistics.median(a[key] / b[key] for a, b in pairs)
+            )
+            if pairs:
+                # Ratio within each repeat (same minute of machine noise), then the median.
+                ratios[mine, peer, key] = statistics.median(a[key] / b[key] for a, b in pairs)
     return medians, ratios
 
 
@@ -227,6 +233,21 @@ def markdown(
                 for _, key, *_ in METRICS
             ]
             lines.append(f"| {mine} / {peer} | " + " | ".join(cells) + " |")
+    mine, peer = CEILING
+    if any((mine, peer, key) in ratios for _, key, *_ in METRICS):
+        cells = [
+            f"{ratios[mine, peer, key]:.2f}" if (mine, peer, key) in ratios else "-"
+            for _, key, *_ in METRICS
+        ]
+        lines += [
+            "",
+            f"The ceiling: {mine} / {peer}, the most any client could show over {peer}",
+            "against this server on this machine (bare does no work of its own):",
+            "",
+            "| ceiling | " + " | ".join(m[2] for m in METRICS) + " |",
+            "|---|" + "---:|" * len(METRICS),
+            f"| {mine} / {peer} | " + " | ".join(cells) + " |",
+        ]
     return "\n".join(lines) + "\n"
 
 
