@@ -14,8 +14,9 @@ Clients:
 - ``trio-websocket``: trio-websocket;
 - ``raw``: a hand-written trio + wsproto loop, no API on top;
 - ``bare``: the least any client can do, to show what the echo server and
-  the kernel allow: blocking sockets, frames built once before the clock
-  starts, one fixed masking key, no parsing beyond counting bytes. It is not
+  the kernel allow: blocking sockets, frames built and masked once before
+  the clock starts (one masking key for all of them, which a real client
+  must not do), no parsing beyond counting bytes. It is not
   a WebSocket client anyone should use; its numbers are the ceiling that
   the ratios of the others should be read against.
 
@@ -324,7 +325,10 @@ async def raw_main(workload: str, url: str, n: int) -> Result:
 class BareClient:
     """A blocking socket that speaks just enough WebSocket to be echoed."""
 
-    KEY = b"\x00\x00\x00\x00"  # a fixed masking key: no masking work
+    # One masking key for every frame, chosen once. Not zero: a server may
+    # skip unmasking for a zero key (Node's ws does), and then this client
+    # would measure less server work than the others cause.
+    KEY = b"\x5a\xc3\x96\x3c"
 
     def __init__(self, url: str) -> None:
         import socket
@@ -348,8 +352,17 @@ class BareClient:
             raise RuntimeError(f"bare: handshake failed: {head[:40]!r}")
 
     @classmethod
+    def masked(cls, payload: bytes) -> bytes:
+        """``payload`` masked with ``KEY`` (RFC 6455 §5.3)."""
+        n = len(payload)
+        keys = (cls.KEY * (n // 4 + 1))[:n]
+        return (int.from_bytes(payload, "little") ^ int.from_bytes(keys, "little")).to_bytes(
+            n, "little"
+        )
+
+    @classmethod
     def frame(cls, payload: bytes) -> bytes:
-        """A masked binary frame (RFC 6455 §5.2) with the all-zero key."""
+        """A masked binary frame (RFC 6455 §5.2)."""
         n = len(payload)
         if n < 126:
             head = bytes((0x82, 0x80 | n))
@@ -357,7 +370,7 @@ class BareClient:
             head = bytes((0x82, 0xFE)) + n.to_bytes(2, "big")
         else:
             head = bytes((0x82, 0xFF)) + n.to_bytes(8, "big")
-        return head + cls.KEY + payload
+        return head + cls.KEY + cls.masked(payload)
 
     @staticmethod
     def echo_size(payload: bytes) -> int:
@@ -384,7 +397,7 @@ class BareClient:
         writer.join()
 
     def close(self) -> None:
-        self.sock.sendall(b"\x88\x82" + self.KEY + b"\x03\xe8")  # Close 1000
+        self.sock.sendall(b"\x88\x82" + self.KEY + self.masked(b"\x03\xe8"))  # Close 1000
         while self.sock.recv(4096):
             pass
         self.sock.close()

@@ -14,7 +14,7 @@ import pytest
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Message, Pong, TextMessage
 
-from w3cws._engine import fast_codec
+from w3cws._engine import fast_codec, limits
 from w3cws._engine.codec import (
     MESSAGE_TOO_BIG,
     CloseReceived,
@@ -186,3 +186,41 @@ def test_both_masking_paths(size: int, start: int, path: str) -> None:
     assert bytes(buf[start:]) == naive_mask(data[start:], KEY)
     assert buf[:start] == data[:start]
     buf += b"growable"  # no buffer view is left behind
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 8, 9, 4096, 4099, 65536])
+@pytest.mark.parametrize("path", ["pure", "numpy"])
+def test_both_paths_mask_into_a_buffer_without_resizing_it(size: int, path: str) -> None:
+    if path == "numpy" and not fast_codec._numpy_loaded():
+        pytest.skip("numpy is not installed")
+    data = os.urandom(size)
+    out = bytearray(b"\xee" * (size + 5))
+    with memoryview(data) as piece:
+        getattr(fast_codec, f"_mask_into_{path}")(out, piece, KEY)
+    assert bytes(out[:size]) == naive_mask(data, KEY)
+    assert out[size:] == b"\xee" * 5  # nothing past the piece is touched
+    out += b"growable"  # no buffer view is left behind
+
+
+@pytest.mark.parametrize("size", [0, 1, 126, 65535, 65536, 65537, 200_003])
+@pytest.mark.parametrize("kind", ["binary", "text", "memoryview"])
+def test_message_pieces_are_the_frame_of_append_message(size: int, kind: str) -> None:
+    # A large message is written piece by piece: the pieces, each copied
+    # before the next is taken, are the same bytes as the frame built whole.
+    raw = os.urandom(size)
+    data: str | bytes | memoryview = (
+        raw.hex()[:size] if kind == "text" else memoryview(raw) if kind == "memoryview" else raw
+    )
+    whole = bytearray()
+    FastCodec(urandom=fixed_keys).append_message(whole, data)
+    pieces = [bytes(piece) for piece in FastCodec(urandom=fixed_keys).message_pieces(data)]
+    assert b"".join(pieces) == whole
+    assert all(len(piece) <= limits.WRITE_PIECE_SIZE for piece in pieces[1:])
+    [event] = server_reads(b"".join(pieces))
+    assert event.data == (raw if kind != "text" else data)
+
+
+def test_each_large_message_gets_a_fresh_key() -> None:
+    codec = FastCodec()
+    heads = [next(codec.message_pieces(bytes(70_000))) for _ in range(3)]
+    assert len({head[-4:] for head in heads}) == 3  # RFC 6455 §5.3

@@ -116,3 +116,83 @@ async def test_going_away_only_from_an_idle_open_writer() -> None:
         assert frame is not None and frame[0] == 0x88
         assert writer.phase is Phase.CLOSE_SENT
         assert writer.going_away() is None  # nothing follows a Close
+
+
+async def test_a_large_message_goes_in_pieces_in_its_place() -> None:
+    big = bytes(range(256)) * 800 + b"end"  # more than one piece
+    written_at_sent: list[tuple[int, int]] = []
+    stream = FakeStream()
+
+    def on_sent(n: int) -> None:
+        written_at_sent.append((n, sum(len(w) for w in stream.writes)))
+
+    async with trio.open_nursery() as nursery:
+        writer = Writer(stream, FastCodec(), nursery, on_sent, 1)  # type: ignore[arg-type]
+        writer.send(b"before", 6)
+        writer.send(big, len(big))
+        writer.send("after", 5)
+        writer.close(1000, "")
+        with trio.fail_after(5):
+            await writer.close_sent.wait()
+    assert read_back(stream) == [msg(b"before"), msg(big), msg("after"), CloseConnection(1000, "")]
+    # No write is a copy of the whole message.
+    assert max(len(w) for w in stream.writes) <= limits.WRITE_PIECE_SIZE + 32
+    # bufferedAmount drops by the large message once all of its frame is written.
+    sizes = [n for n, _ in written_at_sent]
+    assert sizes == [6, len(big), 5]
+    frame_end = 2 + 6 + 4 + 10 + 4 + len(big)  # "before" frame, then big's
+    assert written_at_sent[1][1] >= frame_end
+
+
+async def test_a_failure_during_a_large_message_waits_for_its_frame_to_end() -> None:
+    # RFC 6455 §5.4: frames are not interleaved, so the failure's Close can
+    # only follow the rest of a frame that is half written, and what was
+    # taken with it; what is still queued is dropped.
+    big = bytes(range(256)) * 1000
+
+    class FailingMidway(FakeStream):
+        writer: Writer
+
+        async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+            await super().send_all(data)
+            if len(self.writes) == 2:
+                self.writer.send(b"queued", 6)
+                self.writer.fail(1002, "Unknown opcode")
+                self.writer.send(b"after", 5)
+
+    stream, sent = FailingMidway(), []
+    async with trio.open_nursery() as nursery:
+        writer = Writer(stream, FastCodec(), nursery, sent.append, 1)  # type: ignore[arg-type]
+        stream.writer = writer
+        writer.send(big, len(big))
+        writer.send(b"taken", 5)
+        with trio.fail_after(5):
+            await writer.close_sent.wait()
+    assert read_back(stream) == [msg(big), msg(b"taken"), CloseConnection(1002, "Unknown opcode")]
+    assert sent == [len(big), 5]
+
+
+async def test_a_server_close_does_not_drop_what_was_taken_with_a_large_message() -> None:
+    # Taking from the outbox commits: a large message and the small one taken
+    # with it still go out before the echo of the server's Close.
+    big = bytes(range(256)) * 1000
+
+    class CloseMidway(FakeStream):
+        writer: Writer
+
+        async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+            await super().send_all(data)
+            if len(self.writes) == 2:
+                self.writer.send(b"queued", 6)
+                self.writer.close_received(1000, "bye")
+
+    stream, sent = CloseMidway(), []
+    async with trio.open_nursery() as nursery:
+        writer = Writer(stream, FastCodec(), nursery, sent.append, 1)  # type: ignore[arg-type]
+        stream.writer = writer
+        writer.send(big, len(big))
+        writer.send(b"taken", 5)
+        with trio.fail_after(5):
+            await writer.close_sent.wait()
+    assert read_back(stream) == [msg(big), msg(b"taken"), CloseConnection(1000, "bye")]
+    assert sent == [len(big), 5]

@@ -51,6 +51,36 @@ async def test_open_echo_close_trace(websockets_peer: WebsocketsPeer) -> None:
     assert origin.startswith("ws://127.0.0.1:")
 
 
+async def test_large_messages_echo_whole_and_in_order(websockets_peer: WebsocketsPeer) -> None:
+    # Messages larger than a write piece are masked and written a piece at a
+    # time: sent from open (the writer task) and from a message listener
+    # (the reader's own write), between small ones, they come back whole.
+    big = bytes(range(256)) * 3000 + b"!"  # 750 KiB (the peer takes 1 MiB), odd size
+    text = "é✓" * 50_001
+    ws = WebSocket(websockets_peer.url + "/echo")
+    t = trace(ws)
+    ws.binaryType = "arraybuffer"
+
+    def on_open(_: object) -> None:
+        ws.send(b"a")
+        ws.send(big)
+        ws.send("b")
+
+    def on_message(event: object) -> None:
+        if len(t.messages) == 3:
+            ws.send(text)
+            ws.send(b"c")
+        elif len(t.messages) == 5:
+            ws.close(1000)
+
+    ws.onopen = on_open
+    ws.onmessage = on_message
+    await t.wait_closed(timeout=20)
+    assert t.messages == [b"a", big, "b", text, b"c"]
+    assert t.close == ("close", 3, 1000, "", True)
+    assert ws.bufferedAmount == 0
+
+
 async def test_message_event_fields(websockets_peer: WebsocketsPeer) -> None:
     ws = WebSocket(websockets_peer.url + "/send/hi")
     seen: list[tuple[object, ...]] = []

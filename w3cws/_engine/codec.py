@@ -19,6 +19,7 @@ reads what a browser would send.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Final, Protocol
 
 __all__ = [
@@ -150,6 +151,14 @@ class FrameCodec(Protocol):
 
     def append_message(self, out: bytearray, data: str | bytes | memoryview) -> None:
         """Append ``data`` as one message to ``out``: text for ``str``, else binary."""
+        ...
+
+    def message_pieces(self, data: str | bytes | memoryview) -> Iterator[bytes | memoryview]:
+        """``data`` as one message, in pieces to write in order (for large messages).
+
+        There is at least one piece. A piece is valid until the next one is
+        taken.
+        """
         ...
 
     def close(self, code: int | None, reason: str) -> bytes:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import codecs
 import os
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from w3cws._close_codes import InvalidCloseFrame, close_payload, parse_close_payload
@@ -132,6 +132,36 @@ def _numpy_loaded() -> bool:
     return _numpy is not None
 
 
+def _mask_into_pure(out: bytearray, piece: memoryview, key: bytes) -> None:
+    """``out[:len(piece)]`` = ``piece`` masked with ``key``, in pure Python."""
+    n = piece.nbytes
+    out[:n] = piece
+    tables = _XOR_TABLES
+    # An empty extended slice would count as a deletion, which resizes.
+    for lane in range(min(4, n)):
+        out[lane:n:4] = out[lane:n:4].translate(tables[key[lane]])
+
+
+def _mask_into_numpy(out: bytearray, piece: memoryview, key: bytes) -> None:
+    """``out[:len(piece)]`` = ``piece`` masked with ``key``: 8 bytes at a time with numpy."""
+    n = piece.nbytes
+    words = n >> 3
+    source = _numpy.frombuffer(piece, dtype=_numpy.uint64, count=words)
+    target = _numpy.frombuffer(out, dtype=_numpy.uint64, count=words)
+    _numpy.bitwise_xor(source, _numpy.frombuffer(key * 2, dtype=_numpy.uint64)[0], out=target)
+    del source, target  # release the buffers
+    for index in range(words << 3, n):
+        out[index] = piece[index] ^ key[index & 3]
+
+
+def _mask_into(out: bytearray, piece: memoryview, key: bytes) -> None:
+    """Mask ``piece`` into the start of ``out`` (RFC 6455 §5.3), without resizing ``out``."""
+    if piece.nbytes >= _NUMPY_MASK and _numpy_loaded():
+        _mask_into_numpy(out, piece, key)
+    else:
+        _mask_into_pure(out, piece, key)
+
+
 def _mask_tail(buf: bytearray, start: int, key: bytes) -> None:
     """Mask ``buf[start:]`` in place with the 4-byte key (RFC 6455 §5.3)."""
     if len(buf) - start >= _NUMPY_MASK and _numpy_loaded():
@@ -140,18 +170,21 @@ def _mask_tail(buf: bytearray, start: int, key: bytes) -> None:
         _mask_tail_pure(buf, start, key)
 
 
+def _header(first: int, n: int) -> bytes:
+    """A client frame's first bytes up to the masking key (RFC 6455 §5.2)."""
+    if n < 126:
+        return bytes((first, 0x80 | n))
+    if n < 0x10000:
+        return _pack_short(first, 0xFE, n)
+    return _pack_long(first, 0xFF, n)
+
+
 def _append_frame(
     out: bytearray, opcode: int, payload: bytes | bytearray | memoryview, key: bytes, fin: bool
 ) -> None:
     """Append one masked client frame (no RSV bits) to ``out`` (RFC 6455 §5.2)."""
     n = len(payload) if not isinstance(payload, memoryview) else payload.nbytes
-    first = opcode | 0x80 if fin else opcode
-    if n < 126:
-        out += bytes((first, 0x80 | n))
-    elif n < 0x10000:
-        out += _pack_short(first, 0xFE, n)
-    else:
-        out += _pack_long(first, 0xFF, n)
+    out += _header(opcode | 0x80 if fin else opcode, n)
     out += key
     if n <= _SMALL_MASK:
         if n:
@@ -195,6 +228,8 @@ class FastCodec:
         self._urandom = urandom
         self._keys = b""
         self._key_pos = 0
+        # Where large messages are masked, made on the first one.
+        self._scratch: bytearray | None = None
         self._items: list[Inbound] = []
         self._pending = b""  # an incomplete frame header or control frame
         self._stopped = False  # after a Close frame or a protocol error
@@ -224,6 +259,29 @@ class FastCodec:
             _append_frame(out, 1, data.encode("utf-8"), self._key(), True)
         else:
             _append_frame(out, 2, data, self._key(), True)
+
+    def message_pieces(self, data: str | bytes | memoryview) -> Iterator[bytes | memoryview]:
+        """``data`` as one frame, in pieces to write in order (a large message).
+
+        The payload is masked a piece at a time into one buffer the codec
+        keeps, so a large message costs no allocation of its size: fresh
+        memory of a megabyte costs more (page faults) than masking it. A
+        piece is valid until the next one is taken.
+        """
+        payload = data.encode("utf-8") if isinstance(data, str) else data
+        key = self._key()
+        with memoryview(payload) as view, view.cast("B") as octets:
+            n = octets.nbytes
+            yield _header(0x81 if isinstance(data, str) else 0x82, n) + key
+            scratch = self._scratch
+            if scratch is None:
+                scratch = self._scratch = bytearray(limits.WRITE_PIECE_SIZE)
+            step = len(scratch)  # a multiple of 4: each piece starts at key byte 0
+            for start in range(0, n, step):
+                piece = octets[start : start + step]
+                _mask_into(scratch, piece, key)
+                with memoryview(scratch) as out:
+                    yield out[: piece.nbytes]
 
     def pong(self, payload: bytes) -> bytes:
         """A Pong frame echoing a Ping's ``payload`` (RFC 6455 §5.5.3)."""

@@ -26,6 +26,10 @@ OPEN_TIMEOUT = 240.0
 #: How many bytes one read asks the transport for.
 RECEIVE_SIZE = 64 * 1024
 
+#: Messages larger than this are masked and written a piece of this size at
+#: a time (a multiple of 4, the masking key's length).
+WRITE_PIECE_SIZE = 64 * 1024
+
 #: The most one TLS write encrypts before it lets other tasks run.
 TLS_WRITE_SIZE = 64 * 1024
 

@@ -17,6 +17,13 @@ stops reading cannot stop the client from reading:
   queue and for what the kernel did not take at once. It drains everything
   queued into one buffer and one ``send_all`` per round, and ends after our
   Close frame.
+
+Taking queued entries from the outbox commits them: they are written, in
+order, whatever happens next (a Close from the server drops only what is
+still in the outbox). A message larger than ``limits.WRITE_PIECE_SIZE`` is
+committed as its frame's pieces, which the codec masks one at a time while
+the writer task writes them (:meth:`FrameCodec.message_pieces`): it is never
+copied whole.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import trio
@@ -80,6 +87,28 @@ class _Pong:
 _Item = tuple[str | bytes | memoryview, int] | _Close | _Pong
 
 
+class _Bytes:
+    """Committed bytes: how many application bytes they carry (for
+    bufferedAmount), and whether they end with our Close frame."""
+
+    __slots__ = ("close_sent", "data", "sent_size")
+
+    def __init__(self, data: bytearray | memoryview, sent_size: int, close_sent: bool) -> None:
+        self.data = data
+        self.sent_size = sent_size
+        self.close_sent = close_sent
+
+
+class _Pieces:
+    """A committed large message: its frame's pieces still to write, its application bytes."""
+
+    __slots__ = ("pieces", "sent_size")
+
+    def __init__(self, pieces: Iterator[bytes | memoryview], sent_size: int) -> None:
+        self.pieces = pieces
+        self.sent_size = sent_size
+
+
 class Writer:
     """The write side of one open connection.
 
@@ -120,9 +149,9 @@ class Writer:
         self._task_started = False
         # Set while a task writes to the stream (the writer, in send_all).
         self._writing = False
-        # A batch partly written by the reader, for the writer task to finish:
-        # the rest of its bytes, its application bytes, whether it ends in Close.
-        self._unsent: tuple[bytearray | memoryview, int, bool] | None = None
+        # What was taken from the outbox and is not all written yet, in order
+        # (the first entry may be partly written).
+        self._committed: deque[_Bytes | _Pieces] = deque()
         # The server's Close (code, reason), which our Close echoes.
         self._received: tuple[int, str] | None = None
 
@@ -138,8 +167,8 @@ class Writer:
 
     @property
     def idle(self) -> bool:
-        """Nothing is being written and no frame is half written."""
-        return not self._writing and self._unsent is None
+        """Nothing is being written and nothing taken is left to write."""
+        return not self._writing and not self._committed
 
     # -- queueing --
 
@@ -196,6 +225,7 @@ class Writer:
     def discard(self) -> None:
         """The connection ended: nothing queued will be written."""
         self._outbox.clear()
+        self._committed.clear()
 
     # -- writing --
 
@@ -212,18 +242,23 @@ class Writer:
         if not self._outbox:
             return
         stream = self._stream
-        if self._writing or self._unsent is not None or type(stream) is not TCPStream:
+        if not self.idle or type(stream) is not TCPStream:
             self._wake()
             return
-        buf, sent_size, close_sent = self._take_batch()
-        try:
-            written = stream.send_now(buf) if buf else 0
-        except LOST:
-            written = 0  # the writer task meets the same error and stops
-        if written == len(buf):
-            self._batch_written(sent_size, close_sent)
-        else:
-            self._unsent = (memoryview(buf)[written:], sent_size, close_sent)
+        self._commit()
+        committed = self._committed
+        first = committed[0] if committed else None
+        if type(first) is _Bytes:
+            try:
+                written = stream.send_now(first.data)
+            except LOST:
+                written = 0  # the writer task meets the same error and stops
+            if written == len(first.data):
+                committed.popleft()
+                self._written(first.sent_size, first.close_sent)
+            else:
+                first.data = memoryview(first.data)[written:]
+        if committed:
             self._wake()
 
     async def _run(self) -> None:
@@ -244,36 +279,45 @@ class Writer:
             _log.debug("[%d] write failed: %r", self._id, exc)
 
     async def _flush(self) -> None:
-        """Write everything queued, as one buffer and one write per round."""
-        stream = self._stream
+        """Write everything queued: what is committed, then the outbox as one buffer."""
+        committed = self._committed
         self._writing = True
         try:
-            while self._unsent is not None or self._outbox:
-                if self._unsent is not None:
-                    buf, sent_size, close_sent = self._unsent
+            while committed or self._outbox:
+                if not committed:
+                    self._commit()
+                    continue
+                first = committed[0]
+                if isinstance(first, _Bytes):
+                    committed.popleft()
+                    await self._write(first.data)
+                    self._written(first.sent_size, first.close_sent)
                 else:
-                    buf, sent_size, close_sent = self._take_batch()
-                if type(stream) is TCPStream:
-                    await stream.send_all(buf)
-                else:
-                    # TLS encrypts all it is given before it yields: hand it
-                    # a slice at a time, so a large message never holds up
-                    # the event loop (each send_all is a checkpoint).
-                    with memoryview(buf) as view:
-                        for start in range(0, len(view), limits.TLS_WRITE_SIZE):
-                            await stream.send_all(view[start : start + limits.TLS_WRITE_SIZE])
-                self._unsent = None
-                self._batch_written(sent_size, close_sent)
+                    piece = next(first.pieces, None)
+                    if piece is None:
+                        # The whole frame is out.
+                        committed.popleft()
+                        self._written(first.sent_size, False)
+                    else:
+                        await self._write(piece)
         finally:
             self._writing = False
 
-    def _take_batch(self) -> tuple[bytearray, int, bool]:
-        """Serialize everything queued that may be written into one buffer.
+    async def _write(self, data: bytes | bytearray | memoryview) -> None:
+        stream = self._stream
+        if type(stream) is TCPStream:
+            await stream.send_all(data)
+            return
+        # TLS encrypts all it is given before it yields: hand it a slice at
+        # a time, so a large message never holds up the event loop (each
+        # send_all is a checkpoint).
+        with memoryview(data) as view:
+            for start in range(0, len(view), limits.TLS_WRITE_SIZE):
+                await stream.send_all(view[start : start + limits.TLS_WRITE_SIZE])
 
-        Returns:
-            The bytes, how many application bytes they carry (for
-            bufferedAmount), and whether they end with our Close frame.
-        """
+    def _commit(self) -> None:
+        """Take everything queued that may be written: serialized into one
+        buffer, but for large messages, which are written piece by piece."""
         codec, outbox = self._codec, self._outbox
         buf = bytearray()
         sent_size = 0
@@ -283,6 +327,13 @@ class Writer:
             if not self._allows(item):
                 continue
             if type(item) is tuple:
+                if item[1] > limits.WRITE_PIECE_SIZE:
+                    pieces = codec.message_pieces(item[0])
+                    buf += next(pieces)  # the frame's header goes with what precedes it
+                    self._committed.append(_Bytes(buf, sent_size, False))
+                    self._committed.append(_Pieces(pieces, item[1]))
+                    buf, sent_size = bytearray(), 0
+                    continue
                 codec.append_message(buf, item[0])
                 sent_size += item[1]
             elif type(item) is _Pong:
@@ -291,7 +342,8 @@ class Writer:
                 buf += self._close_frame(item)
                 self.phase = Phase.CLOSE_SENT
                 close_sent = True
-        return buf, sent_size, close_sent
+        if buf:
+            self._committed.append(_Bytes(buf, sent_size, close_sent))
 
     def _close_frame(self, item: _Close) -> bytes:
         code, reason = item.code, item.reason
@@ -305,8 +357,8 @@ class Writer:
             self._recorder.close_frame(True, code, reason)
         return self._codec.close(code, reason)
 
-    def _batch_written(self, sent_size: int, close_sent: bool) -> None:
-        """A batch is all on the wire: bufferedAmount drops, a Close counts as sent."""
+    def _written(self, sent_size: int, close_sent: bool) -> None:
+        """Committed bytes are all on the wire: bufferedAmount drops, a Close counts as sent."""
         if sent_size:
             self._on_sent(sent_size)
         if close_sent:

@@ -20,6 +20,8 @@ What wsproto leaves to us, and this adapter adds:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 from wsproto.extensions import Extension
@@ -99,6 +101,12 @@ class WsprotoCodec:
             out += self._ws.send(TextMessage(data=data))
         else:
             out += self._ws.send(BytesMessage(data=bytes(data)))
+
+    def message_pieces(self, data: str | bytes | memoryview) -> Iterator[bytes | memoryview]:
+        """``data`` as one message, in one piece: wsproto builds frames whole."""
+        out = bytearray()
+        self.append_message(out, data)
+        yield memoryview(out)
 
     def pong(self, payload: bytes) -> bytes:
         """A Pong frame echoing a Ping's ``payload`` (RFC 6455 §5.5.3)."""
