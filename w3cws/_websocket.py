@@ -26,7 +26,7 @@ import trio
 from w3cws._checks import TOKEN, check_close_arguments, check_protocols
 from w3cws._dom.blob import Blob
 from w3cws._dom.dom_exception import DOMException, InvalidStateError, failed_call
-from w3cws._dom.event import CloseEvent, Event, MessageEvent, create_event
+from w3cws._dom.event import CloseEvent, Event, create_event, create_message_event
 from w3cws._dom.event_handlers import EventHandler, warn_if_unknown_handler
 from w3cws._dom.event_target import EventTarget
 from w3cws._dom.webidl import usv_string
@@ -247,6 +247,8 @@ class WebSocket(EventTarget):
         )
         # Step 8: store the URL record; per-object state of WS §3.1.
         self._url = parsed
+        # Each message event's origin (HTML MessageEvent: the URL's origin).
+        self._origin = parsed.origin
         self._ready_state = 0
         self._binary_type: BinaryType = "blob"
         self._selected_protocol = ""
@@ -453,7 +455,10 @@ class WebSocket(EventTarget):
             payload = data
         else:
             payload = Blob._from_bytes(data)
-        self._dispatch(create_event(MessageEvent, "message", data=payload, origin=self._url.origin))
+        # What _dispatch does, without its call: this runs once per message.
+        event = create_message_event(payload, self._origin)
+        self._fire(event)
+        self._watcher.seen(event)
 
     def _on_closing_handshake_started(self) -> None:
         # "When the WebSocket closing handshake is started": CLOSING, no event.
