@@ -105,6 +105,41 @@ def _check_headers(
     return tuple(checked)
 
 
+def _convert_data(data: object) -> tuple[str | bytes | memoryview, int]:
+    """send()'s argument as WebIDL converts it, with its size in bytes.
+
+    Raises:
+        TypeError: ``data`` is not str, bytes-like or a Blob.
+    """
+    if isinstance(data, str):
+        if data.isascii():
+            return data, len(data)
+        text = usv_string(data)
+        return text, len(text.encode("utf-8"))
+    if isinstance(data, bytes):
+        return data, len(data)
+    if isinstance(data, bytearray | memoryview):
+        # The bytes as they are at the call (a later change must not show).
+        copy = bytes(data) if isinstance(data, bytearray) else data.tobytes()
+        return copy, len(copy)
+    if isinstance(data, Blob):
+        return data._view(), data.size
+    raise TypeError(
+        f"Failed to execute 'send' on 'WebSocket': the data must be str, bytes, "
+        f"bytearray, memoryview or Blob, not {type(data).__name__}"
+    )
+
+
+class _Count:
+    """bufferedAmount's count, kept out of the socket so that changing it
+    (once per send) does not go through ``WebSocket.__setattr__``."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
 def _choose_proxy(proxy: str | Literal[True] | None, url: WebSocketURL) -> Proxy | None:
     """The ``proxy=`` argument as a proxy, or None for a direct connection."""
     if proxy is None:
@@ -253,7 +288,7 @@ class WebSocket(EventTarget):
         self._binary_type: BinaryType = "blob"
         self._selected_protocol = ""
         self._extensions = ""
-        self._buffered_amount = 0
+        self._buffered = _Count()
         # send() and close() may run on any thread, the engine's feedback on
         # the host's: one lock for bufferedAmount and readyState.
         self._lock = threading.Lock()
@@ -287,7 +322,7 @@ class WebSocket(EventTarget):
     @property
     def bufferedAmount(self) -> int:
         """Application bytes passed to ``send()`` and not yet handed to the network."""
-        return self._buffered_amount
+        return self._buffered.value
 
     @property
     def extensions(self) -> str:
@@ -338,27 +373,13 @@ class WebSocket(EventTarget):
             InvalidStateError: the connection is still CONNECTING.
             TypeError: ``data`` is not str, bytes-like or a Blob.
         """
+        # WebIDL converts the argument before the steps run. Nearly every call
+        # passes bytes or ASCII text, which need no conversion: those first.
         payload: str | bytes | memoryview
-        # WebIDL converts the argument before the steps run.
-        if isinstance(data, str):
-            if data.isascii():
-                payload, size = data, len(data)
-            else:
-                payload = usv_string(data)
-                size = len(payload.encode("utf-8"))
-        elif isinstance(data, bytes):
+        if type(data) is bytes or (type(data) is str and data.isascii()):
             payload, size = data, len(data)
-        elif isinstance(data, bytearray | memoryview):
-            # The bytes as they are at the call (a later change must not show).
-            payload = bytes(data) if isinstance(data, bytearray) else data.tobytes()
-            size = len(payload)
-        elif isinstance(data, Blob):
-            payload, size = data._view(), data.size
         else:
-            raise TypeError(
-                f"Failed to execute 'send' on 'WebSocket': the data must be str, bytes, "
-                f"bytearray, memoryview or Blob, not {type(data).__name__}"
-            )
+            payload, size = _convert_data(data)
         # Step 1.
         if self._ready_state == 0:
             raise InvalidStateError(
@@ -368,7 +389,7 @@ class WebSocket(EventTarget):
         # Steps 2-3: send only while established and not closing; step 4: count
         # the bytes in every case, so after closing bufferedAmount only grows.
         with self._lock:
-            self._buffered_amount += size
+            self._buffered.value += size
         if self._ready_state == 1:
             self._host.call(self._connection.send, payload, size)
 
@@ -466,7 +487,7 @@ class WebSocket(EventTarget):
 
     def _on_sent(self, nbytes: int) -> None:
         with self._lock:
-            self._buffered_amount -= nbytes
+            self._buffered.value -= nbytes
 
     def _on_closed(self, *, was_clean: bool, code: int, reason: str, failed: bool) -> None:
         # "When the WebSocket connection is closed": CLOSED, then error if the
@@ -497,7 +518,7 @@ class WebSocket(EventTarget):
             state=self._ready_state,
             protocol=self._selected_protocol,
             extensions=self._extensions,
-            buffered_amount=self._buffered_amount,
+            buffered_amount=self._buffered.value,
             frames=None if recorder is None else recorder.frames,
         )
 
@@ -506,5 +527,5 @@ class WebSocket(EventTarget):
         return (
             f"<{type(self).__name__} url={self._url.href!r} "
             f"readyState={states[self._ready_state]} protocol={self._selected_protocol!r} "
-            f"bufferedAmount={self._buffered_amount}>"
+            f"bufferedAmount={self._buffered.value}>"
         )
