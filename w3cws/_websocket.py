@@ -130,14 +130,19 @@ def _convert_data(data: object) -> tuple[str | bytes | memoryview, int]:
     )
 
 
-class _Count:
-    """bufferedAmount's count, kept out of the socket so that changing it
-    (once per send) does not go through ``WebSocket.__setattr__``."""
+class _Shared:
+    """bufferedAmount, and one lock for it and readyState.
 
-    __slots__ = ("value",)
+    send() and close() may run on any thread, the engine's feedback on the
+    host's. Kept out of the socket so that changing the count (once per
+    send) does not go through ``WebSocket.__setattr__``.
+    """
+
+    __slots__ = ("buffered_amount", "lock")
 
     def __init__(self) -> None:
-        self.value = 0
+        self.buffered_amount = 0
+        self.lock = threading.Lock()
 
 
 def _choose_proxy(proxy: str | Literal[True] | None, url: WebSocketURL) -> Proxy | None:
@@ -282,16 +287,11 @@ class WebSocket(EventTarget):
         )
         # Step 8: store the URL record; per-object state of WS §3.1.
         self._url = parsed
-        # Each message event's origin (HTML MessageEvent: the URL's origin).
-        self._origin = parsed.origin
         self._ready_state = 0
         self._binary_type: BinaryType = "blob"
         self._selected_protocol = ""
         self._extensions = ""
-        self._buffered = _Count()
-        # send() and close() may run on any thread, the engine's feedback on
-        # the host's: one lock for bufferedAmount and readyState.
-        self._lock = threading.Lock()
+        self._shared = _Shared()
         # Answers wait_for(); _dispatch tells it about every event.
         self._watcher = EventWatcher(self)
         # Step 9: establish the connection in parallel, on the run that hosts it.
@@ -322,7 +322,7 @@ class WebSocket(EventTarget):
     @property
     def bufferedAmount(self) -> int:
         """Application bytes passed to ``send()`` and not yet handed to the network."""
-        return self._buffered.value
+        return self._shared.buffered_amount
 
     @property
     def extensions(self) -> str:
@@ -388,8 +388,9 @@ class WebSocket(EventTarget):
             )
         # Steps 2-3: send only while established and not closing; step 4: count
         # the bytes in every case, so after closing bufferedAmount only grows.
-        with self._lock:
-            self._buffered.value += size
+        shared = self._shared
+        with shared.lock:
+            shared.buffered_amount += size
         if self._ready_state == 1:
             self._host.call(self._connection.send, payload, size)
 
@@ -451,7 +452,7 @@ class WebSocket(EventTarget):
 
     def _set_state(self, state: int) -> None:
         """Move readyState forward (WS §3.1 state machine; never backwards)."""
-        with self._lock:
+        with self._shared.lock:
             self._ready_state = max(self._ready_state, state)
 
     # -- feedback from the protocol (WS §4); the engine task or a loop task calls them --
@@ -477,7 +478,7 @@ class WebSocket(EventTarget):
         else:
             payload = Blob._from_bytes(data)
         # What _dispatch does, without its call: this runs once per message.
-        event = create_message_event(payload, self._origin)
+        event = create_message_event(payload, self._url.origin)
         self._fire(event)
         self._watcher.seen(event)
 
@@ -486,8 +487,9 @@ class WebSocket(EventTarget):
         self._set_state(2)
 
     def _on_sent(self, nbytes: int) -> None:
-        with self._lock:
-            self._buffered.value -= nbytes
+        shared = self._shared
+        with shared.lock:
+            shared.buffered_amount -= nbytes
 
     def _on_closed(self, *, was_clean: bool, code: int, reason: str, failed: bool) -> None:
         # "When the WebSocket connection is closed": CLOSED, then error if the
@@ -518,7 +520,7 @@ class WebSocket(EventTarget):
             state=self._ready_state,
             protocol=self._selected_protocol,
             extensions=self._extensions,
-            buffered_amount=self._buffered.value,
+            buffered_amount=self._shared.buffered_amount,
             frames=None if recorder is None else recorder.frames,
         )
 
@@ -527,5 +529,5 @@ class WebSocket(EventTarget):
         return (
             f"<{type(self).__name__} url={self._url.href!r} "
             f"readyState={states[self._ready_state]} protocol={self._selected_protocol!r} "
-            f"bufferedAmount={self._buffered.value}>"
+            f"bufferedAmount={self._shared.buffered_amount}>"
         )
