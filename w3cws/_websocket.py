@@ -26,7 +26,7 @@ import trio
 from w3cws._checks import TOKEN, check_close_arguments, check_protocols
 from w3cws._dom.blob import Blob
 from w3cws._dom.dom_exception import DOMException, InvalidStateError, failed_call
-from w3cws._dom.event import CloseEvent, Event, MessageEvent, create_event
+from w3cws._dom.event import CloseEvent, Event, create_event, create_message_event
 from w3cws._dom.event_handlers import EventHandler, warn_if_unknown_handler
 from w3cws._dom.event_target import EventTarget
 from w3cws._dom.webidl import usv_string
@@ -103,6 +103,46 @@ def _check_headers(
             raise ValueError(f"{name!r} is not a valid HTTP header name")
         checked.append((name, _check_header_value(name, value)))
     return tuple(checked)
+
+
+def _convert_data(data: object) -> tuple[str | bytes | memoryview, int]:
+    """send()'s argument as WebIDL converts it, with its size in bytes.
+
+    Raises:
+        TypeError: ``data`` is not str, bytes-like or a Blob.
+    """
+    if isinstance(data, str):
+        if data.isascii():
+            return data, len(data)
+        text = usv_string(data)
+        return text, len(text.encode("utf-8"))
+    if isinstance(data, bytes):
+        return data, len(data)
+    if isinstance(data, bytearray | memoryview):
+        # The bytes as they are at the call (a later change must not show).
+        copy = bytes(data) if isinstance(data, bytearray) else data.tobytes()
+        return copy, len(copy)
+    if isinstance(data, Blob):
+        return data._view(), data.size
+    raise TypeError(
+        f"Failed to execute 'send' on 'WebSocket': the data must be str, bytes, "
+        f"bytearray, memoryview or Blob, not {type(data).__name__}"
+    )
+
+
+class _Shared:
+    """bufferedAmount, and one lock for it and readyState.
+
+    send() and close() may run on any thread, the engine's feedback on the
+    host's. Kept out of the socket so that changing the count (once per
+    send) does not go through ``WebSocket.__setattr__``.
+    """
+
+    __slots__ = ("buffered_amount", "lock")
+
+    def __init__(self) -> None:
+        self.buffered_amount = 0
+        self.lock = threading.Lock()
 
 
 def _choose_proxy(proxy: str | Literal[True] | None, url: WebSocketURL) -> Proxy | None:
@@ -251,10 +291,7 @@ class WebSocket(EventTarget):
         self._binary_type: BinaryType = "blob"
         self._selected_protocol = ""
         self._extensions = ""
-        self._buffered_amount = 0
-        # send() and close() may run on any thread, the engine's feedback on
-        # the host's: one lock for bufferedAmount and readyState.
-        self._lock = threading.Lock()
+        self._shared = _Shared()
         # Answers wait_for(); _dispatch tells it about every event.
         self._watcher = EventWatcher(self)
         # Step 9: establish the connection in parallel, on the run that hosts it.
@@ -285,7 +322,7 @@ class WebSocket(EventTarget):
     @property
     def bufferedAmount(self) -> int:
         """Application bytes passed to ``send()`` and not yet handed to the network."""
-        return self._buffered_amount
+        return self._shared.buffered_amount
 
     @property
     def extensions(self) -> str:
@@ -336,27 +373,13 @@ class WebSocket(EventTarget):
             InvalidStateError: the connection is still CONNECTING.
             TypeError: ``data`` is not str, bytes-like or a Blob.
         """
+        # WebIDL converts the argument before the steps run. Nearly every call
+        # passes bytes or ASCII text, which need no conversion: those first.
         payload: str | bytes | memoryview
-        # WebIDL converts the argument before the steps run.
-        if isinstance(data, str):
-            if data.isascii():
-                payload, size = data, len(data)
-            else:
-                payload = usv_string(data)
-                size = len(payload.encode("utf-8"))
-        elif isinstance(data, bytes):
+        if type(data) is bytes or (type(data) is str and data.isascii()):
             payload, size = data, len(data)
-        elif isinstance(data, bytearray | memoryview):
-            # The bytes as they are at the call (a later change must not show).
-            payload = bytes(data) if isinstance(data, bytearray) else data.tobytes()
-            size = len(payload)
-        elif isinstance(data, Blob):
-            payload, size = data._view(), data.size
         else:
-            raise TypeError(
-                f"Failed to execute 'send' on 'WebSocket': the data must be str, bytes, "
-                f"bytearray, memoryview or Blob, not {type(data).__name__}"
-            )
+            payload, size = _convert_data(data)
         # Step 1.
         if self._ready_state == 0:
             raise InvalidStateError(
@@ -365,8 +388,9 @@ class WebSocket(EventTarget):
             )
         # Steps 2-3: send only while established and not closing; step 4: count
         # the bytes in every case, so after closing bufferedAmount only grows.
-        with self._lock:
-            self._buffered_amount += size
+        shared = self._shared
+        with shared.lock:
+            shared.buffered_amount += size
         if self._ready_state == 1:
             self._host.call(self._connection.send, payload, size)
 
@@ -428,7 +452,7 @@ class WebSocket(EventTarget):
 
     def _set_state(self, state: int) -> None:
         """Move readyState forward (WS §3.1 state machine; never backwards)."""
-        with self._lock:
+        with self._shared.lock:
             self._ready_state = max(self._ready_state, state)
 
     # -- feedback from the protocol (WS §4); the engine task or a loop task calls them --
@@ -453,15 +477,19 @@ class WebSocket(EventTarget):
             payload = data
         else:
             payload = Blob._from_bytes(data)
-        self._dispatch(create_event(MessageEvent, "message", data=payload, origin=self._url.origin))
+        # What _dispatch does, without its call: this runs once per message.
+        event = create_message_event(payload, self._url.origin)
+        self._fire(event)
+        self._watcher.seen(event)
 
     def _on_closing_handshake_started(self) -> None:
         # "When the WebSocket closing handshake is started": CLOSING, no event.
         self._set_state(2)
 
     def _on_sent(self, nbytes: int) -> None:
-        with self._lock:
-            self._buffered_amount -= nbytes
+        shared = self._shared
+        with shared.lock:
+            shared.buffered_amount -= nbytes
 
     def _on_closed(self, *, was_clean: bool, code: int, reason: str, failed: bool) -> None:
         # "When the WebSocket connection is closed": CLOSED, then error if the
@@ -492,7 +520,7 @@ class WebSocket(EventTarget):
             state=self._ready_state,
             protocol=self._selected_protocol,
             extensions=self._extensions,
-            buffered_amount=self._buffered_amount,
+            buffered_amount=self._shared.buffered_amount,
             frames=None if recorder is None else recorder.frames,
         )
 
@@ -501,5 +529,5 @@ class WebSocket(EventTarget):
         return (
             f"<{type(self).__name__} url={self._url.href!r} "
             f"readyState={states[self._ready_state]} protocol={self._selected_protocol!r} "
-            f"bufferedAmount={self._buffered_amount}>"
+            f"bufferedAmount={self._shared.buffered_amount}>"
         )

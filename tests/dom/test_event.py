@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 
 from w3cws._dom.blob import Blob
-from w3cws._dom.event import CloseEvent, Event, MessageEvent, create_event
+from w3cws._dom.event import (
+    CloseEvent,
+    Event,
+    MessageEvent,
+    create_event,
+    create_message_event,
+)
 from w3cws._dom.event_target import EventTarget
 
 EVENT_DEFAULTS: dict[str, object] = {
@@ -196,6 +202,22 @@ def test_create_event_leaves_other_fields_at_defaults() -> None:
     event = create_event(MessageEvent, "message", data=b"x")
     assert (event.origin, event.lastEventId, event.source, event.ports) == ("", "", None, [])
     assert event.ports is not create_event(MessageEvent, "message").ports
+
+
+def test_create_message_event_is_create_event_for_a_message() -> None:
+    # Every slot, so that a slot added to Event or MessageEvent and not set
+    # by create_message_event fails here.
+    before = create_event(MessageEvent, "message", data=b"x", origin="ws://h")
+    fast = create_message_event(b"x", "ws://h")
+    after = create_event(MessageEvent, "message", data=b"x", origin="ws://h")
+    slots = [name for cls in MessageEvent.__mro__ for name in getattr(cls, "__slots__", ())]
+    assert "_time_stamp" in slots
+    for name in slots:
+        if name != "_time_stamp":
+            assert getattr(fast, name) == getattr(before, name), name
+    assert before.timeStamp <= fast.timeStamp <= after.timeStamp
+    assert type(fast) is MessageEvent
+    assert fast.ports is not create_message_event(b"x", "ws://h").ports
 
 
 def test_create_event_rejects_unknown_fields() -> None:

@@ -112,6 +112,21 @@ def test_capture_listeners_run_before_the_handler() -> None:
     assert calls == ["capture", "handler"]
 
 
+def test_capture_listener_added_by_the_handler_runs_from_the_next_dispatch() -> None:
+    target = Target()
+    calls: list[Any] = []
+    capture = recorder(calls, "capture")
+
+    def handler(event: Event) -> None:
+        calls.append("handler")
+        target.addEventListener("x", capture, True)
+
+    target.onx = handler
+    target.dispatchEvent(Event("x"))
+    target.dispatchEvent(Event("x"))
+    assert calls == ["handler", "capture", "handler"]
+
+
 def test_handlers_of_other_types_do_not_run() -> None:
     target = Target()
     calls: list[Any] = []

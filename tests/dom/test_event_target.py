@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from w3cws._dom.event_target import (
     EventTarget,
     report_exception,
     set_async_listener_runner,
+    set_callback_checkpoint,
     set_exception_reporter,
 )
 
@@ -244,6 +245,100 @@ def test_removed_and_re_added_listener_is_not_called_twice() -> None:
     target.addEventListener("x", second)
     target.dispatchEvent(Event("x"))
     assert log.calls == ["first"]
+
+
+# A type without capture listeners is dispatched in one pass (the bubble pass);
+# these pin that it behaves as the two passes would.
+
+
+def test_capture_listener_added_in_a_one_pass_dispatch_waits_for_the_next() -> None:
+    target, log = EventTarget(), Log()
+    late = log("late capture")
+    target.addEventListener("x", log("first", lambda e: target.addEventListener("x", late, True)))
+    target.addEventListener("x", log("second"))
+    target.dispatchEvent(Event("x"))
+    assert log.calls == ["first", "second"]
+    target.dispatchEvent(Event("x"))
+    assert log.calls == ["first", "second", "late capture", "first", "second"]
+
+
+def test_capture_listener_removing_every_listener_of_the_type() -> None:
+    # The capture pass empties the type's list; the bubble pass clones it then.
+    target, log = EventTarget(), Log()
+    bubble = log("bubble")
+
+    def remove_all(event: Event) -> None:
+        target.removeEventListener("x", capture, True)
+        target.removeEventListener("x", bubble)
+
+    capture = log("capture", remove_all)
+    target.addEventListener("x", capture, True)
+    target.addEventListener("x", bubble)
+    target.dispatchEvent(Event("x"))
+    target.dispatchEvent(Event("x"))
+    assert log.calls == ["capture"]
+    target.addEventListener("x", bubble)  # the type can have listeners again
+    target.dispatchEvent(Event("x"))
+    assert log.calls == ["capture", "bubble"]
+
+
+def test_once_listener_in_a_one_pass_dispatch() -> None:
+    target, log = EventTarget(), Log()
+    once = log("once")
+    target.addEventListener("x", once, {"once": True})
+    target.addEventListener("x", log("stays"))
+    target.dispatchEvent(Event("x"))
+    target.dispatchEvent(Event("x"))
+    assert log.calls == ["once", "stays", "stays"]
+    target.addEventListener("x", once, {"once": True})  # gone, so not a duplicate
+    target.dispatchEvent(Event("x"))
+    assert log.calls == ["once", "stays", "stays", "stays", "once"]
+
+
+def test_listeners_keep_their_order_across_types_and_capture() -> None:
+    target, log = EventTarget(), Log()
+    a, b, c = log("a"), log("b"), log("c")
+    for callback in (a, b, c):
+        target.addEventListener("x", callback)
+        target.addEventListener("y", callback, True)
+    target.removeEventListener("x", b)
+    target.addEventListener("x", b)  # a new record goes last
+    target.removeEventListener("y", c, True)  # only the "y" record
+    target.dispatchEvent(Event("x"))
+    target.dispatchEvent(Event("y"))
+    assert log.calls == ["a", "c", "b", "a", "b"]
+
+
+@pytest.fixture
+def checkpoints() -> Iterator[list[str]]:
+    """Record each callback checkpoint as "checkpoint" in the list given to the test."""
+    calls: list[str] = []
+    previous = set_callback_checkpoint(lambda: calls.append("checkpoint"))
+    yield calls
+    set_callback_checkpoint(previous)
+
+
+@pytest.mark.parametrize("capture", [False, True])
+def test_checkpoint_after_each_listener(
+    checkpoints: list[str], reported: list[BaseException], capture: bool
+) -> None:
+    # HTML "clean up after running a callback", after a listener that raised
+    # and after the one that stops the dispatch, in both passes.
+    target = EventTarget()
+
+    def log(name: str, action: Callable[[Event], object]) -> Listener:
+        def listener(event: Event) -> object:
+            checkpoints.append(name)
+            return action(event)
+
+        return listener
+
+    target.addEventListener("x", log("fails", _fail), capture)
+    target.addEventListener("x", log("stops", Event.stopImmediatePropagation), capture)
+    target.addEventListener("x", log("skipped", Event.preventDefault), capture)
+    target.dispatchEvent(Event("x"))
+    assert checkpoints == ["fails", "checkpoint", "stops", "checkpoint"]
+    assert [type(exc) for exc in reported] == [ValueError]
 
 
 # --- propagation and cancelation -----------------------------------------------------

@@ -307,6 +307,36 @@ async def test_lone_surrogates_sent_as_replacement(websockets_peer: WebsocketsPe
     assert t.messages == ["a\ufffdb"]
 
 
+class Text(str):
+    pass
+
+
+class Data(bytes):
+    pass
+
+
+async def test_send_converts_str_and_bytes_subclasses(websockets_peer: WebsocketsPeer) -> None:
+    # send() takes the exact types on a shorter path; subclasses take the long one.
+    ws = WebSocket(websockets_peer.url + "/echo")
+    ws.binaryType = "arraybuffer"
+    t = trace(ws)
+    seen: list[int] = []
+
+    def on_open(_: object) -> None:
+        ws.send(Text("abc"))
+        ws.send(Text("é\ud800"))  # 2 + 3 UTF-8 bytes (U+FFFD)
+        ws.send(Data(b"xy"))
+        ws.send("€\ud800")  # 3 + 3
+        seen.append(ws.bufferedAmount)
+
+    ws.onopen = on_open
+    ws.onmessage = lambda e: ws.close() if len(t.messages) == 4 else None
+    await t.wait_closed()
+    assert seen == [3 + 5 + 2 + 6]
+    assert t.messages == ["abc", "é\ufffd", b"xy", "€\ufffd"]
+    assert ws.bufferedAmount == 0
+
+
 async def test_send_type_error(websockets_peer: WebsocketsPeer) -> None:
     ws = WebSocket(websockets_peer.url + "/echo")
     t = trace(ws)

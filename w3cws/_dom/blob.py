@@ -122,8 +122,14 @@ class Blob:
 
     @classmethod
     def _from_bytes(cls, data: builtins.bytes, type: str = "") -> Blob:
-        """Wrap ``data`` without copying (for the engine). ``type`` must be normalized."""
-        return cls._wrap(memoryview(data), type)
+        """Wrap ``data`` without copying (for the engine). ``type`` must be normalized.
+
+        ``_wrap`` inlined: a socket with binaryType "blob" makes one per message.
+        """
+        blob = cls.__new__(cls)
+        blob._data = memoryview(data)
+        blob._type = type
+        return blob
 
     @classmethod
     def _wrap(cls, view: memoryview, type: str) -> Blob:

@@ -34,7 +34,8 @@ Handler = Callable[[Any], object]
 class EventHandlerState:
     """One handler of one target: its value and its internal listener record.
 
-    The state object itself is the internal listener's callback.
+    Its ``process`` method is the internal listener's callback (a bound
+    method: cheaper to call than the object through ``__call__``).
     """
 
     __slots__ = ("listener", "value")
@@ -43,7 +44,7 @@ class EventHandlerState:
         self.value: Handler | None = None
         self.listener: _Listener | None = None
 
-    def __call__(self, event: Event) -> object:
+    def process(self, event: Event) -> object:
         # HTML "the event handler processing algorithm": call the *current* value.
         # An exception propagates to dispatch, which reports it.
         value = self.value
@@ -110,7 +111,7 @@ class EventHandler:
         # "activate an event handler": only the first activation adds a listener.
         if state.listener is None:
             state.listener = _Listener(
-                self._type, state, capture=False, passive=False, once=False, signal=None
+                self._type, state.process, capture=False, passive=False, once=False, signal=None
             )
             instance._add_listener(state.listener)
 

@@ -1,11 +1,18 @@
 """EventTarget: the listener list and event dispatch (DOM §2.7-§2.9).
 
-Theory of operation. A target keeps one ordered list of listener records. A
-WebSocket has no parent, so DOM dispatch (§2.9) reduces to two passes over
-that list at phase AT_TARGET: first the capture listeners, then the others.
-Each pass iterates over a snapshot, skips records removed meanwhile, and
-catches every listener's exception so that one bad listener stops neither the
-others nor the connection.
+Theory of operation. A WebSocket has no parent, so DOM dispatch (§2.9)
+reduces to two passes at phase AT_TARGET: first the capture listeners, then
+the others. Dispatch only ever looks at the listeners of the event's type,
+and each pass at one capture value, so a target keeps its records by type,
+as two tuples in the order they were added: capture and non-capture. Adding
+or removing a record replaces the tuple, so the tuple a pass starts with is
+the DOM's clone of the list ("invoke", step 4) at no cost. A pass skips
+records removed meanwhile and catches every listener's exception, so that
+one bad listener stops neither the others nor the connection.
+
+When the type has no capture listener, the capture pass would call nothing,
+so nothing can change the list between the two passes: the bubble pass alone
+runs, with the same snapshot and order (the common case for a WebSocket).
 
 Three Python-only hooks live here, as module state, so that this module never
 imports an event loop (trio, asyncio) and tests can run without one:
@@ -160,6 +167,10 @@ class _Listener:
         self.removed = False
 
 
+# One type's listener records, in the order added: (capture ones, the others).
+_Passes = tuple[tuple[_Listener, ...], tuple[_Listener, ...]]
+_NO_PASSES: _Passes = ((), ())
+
 # DOM §2.7 AddEventListenerOptions: the dictionary members a browser reads.
 _LISTENER_OPTIONS = frozenset({"capture", "once", "passive", "signal"})
 
@@ -189,7 +200,8 @@ class EventTarget:
     __slots__ = ("__weakref__", "_event_handler_map", "_listeners")
 
     def __init__(self) -> None:
-        self._listeners: list[_Listener] = []
+        # DOM "event listener list", by type: (capture records, others).
+        self._listeners: dict[str, _Passes] = {}
         # HTML "event handler map": one state per handler attribute that was used.
         self._event_handler_map: dict[str, EventHandlerState] = {}
 
@@ -282,10 +294,17 @@ class EventTarget:
         # DOM §2.9 "dispatch", reduced to a parentless target: path == [self].
         event._dispatch = True
         event._target = self
-        if self._listeners:
+        type = event._type
+        passes = self._listeners.get(type)
+        if passes is not None:
             event._event_phase = Event.AT_TARGET
-            self._invoke(event, capture=True)
-            self._invoke(event, capture=False)
+            capturing = passes[0]
+            if capturing:
+                self._invoke(event, capturing)
+                # The bubble pass clones the list as it is now: a non-capture
+                # listener added by a capture listener runs in it.
+                passes = self._listeners.get(type, _NO_PASSES)
+            self._invoke(event, passes[1])
         # Step 12 onwards: reset, except target and the canceled flag.
         event._event_phase = Event.NONE
         event._current_target = None
@@ -294,16 +313,16 @@ class EventTarget:
         event._stop_immediate_propagation = False
         return not event._canceled
 
-    def _invoke(self, event: Event, capture: bool) -> None:
+    def _invoke(self, event: Event, records: tuple[_Listener, ...]) -> None:
         # DOM §2.9 "invoke": skip the pass after stopPropagation(); otherwise run
-        # the listeners of a snapshot, so ones added now wait for the next pass.
-        if event._stop_propagation:
+        # the listeners of ``records``, the snapshot taken as the pass starts,
+        # so ones added now wait for the next pass.
+        if event._stop_propagation or not records:
             return
         event._current_target = self
-        type = event._type
-        for record in self._listeners.copy():
-            # "inner invoke", step 2: skip removed records and other types/phases.
-            if record.removed or record.capture is not capture or record.type != type:
+        for record in records:
+            # "inner invoke", step 2: skip records removed meanwhile.
+            if record.removed:
                 continue
             if record.once:
                 self._remove_listener(record)
@@ -323,7 +342,7 @@ class EventTarget:
                             "nor has a callable handleEvent"
                         )
                     result = handle_event(event)
-                if inspect.iscoroutine(result):
+                if result is not None and inspect.iscoroutine(result):
                     _run_async_listener(result)
             except Exception as exc:
                 report_exception(exc)
@@ -340,21 +359,36 @@ class EventTarget:
         # DOM §2.7: records are identified by type, callback and capture; the
         # callback with == so that bound methods match (each attribute access
         # makes a new bound method object).
-        for record in self._listeners:
-            if record.type == type and record.capture is capture and record.callback == callback:
-                return record
+        passes = self._listeners.get(type)
+        if passes is not None:
+            for record in passes[0] if capture else passes[1]:
+                if record.callback == callback:
+                    return record
         return None
 
     def _add_listener(self, record: _Listener) -> None:
         # DOM §2.7 "add an event listener", steps 4-5 (duplicates already ruled out).
-        self._listeners.append(record)
+        capturing, bubbling = self._listeners.get(record.type, _NO_PASSES)
+        if record.capture:
+            capturing = (*capturing, record)
+        else:
+            bubbling = (*bubbling, record)
+        self._listeners[record.type] = (capturing, bubbling)
         if record.signal is not None:
             record.signal._add_algorithm(record, functools.partial(self._remove_listener, record))
 
     def _remove_listener(self, record: _Listener) -> None:
         # DOM §2.7 "remove an event listener": mark it so a running dispatch skips it.
         record.removed = True
-        self._listeners.remove(record)
+        capturing, bubbling = self._listeners[record.type]
+        if record.capture:
+            capturing = tuple(other for other in capturing if other is not record)
+        else:
+            bubbling = tuple(other for other in bubbling if other is not record)
+        if capturing or bubbling:
+            self._listeners[record.type] = (capturing, bubbling)
+        else:
+            del self._listeners[record.type]
         # Not in the DOM steps: forget the abort algorithm as well, so that a
         # long-lived signal does not keep removed listeners (and us) alive.
         if record.signal is not None:

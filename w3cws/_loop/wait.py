@@ -89,6 +89,14 @@ class EventWatcher:
 
     def seen(self, event: Event) -> None:
         """The socket dispatched one of its own events (called after dispatch)."""
+        # A message nobody waits for (most of them) changes nothing here:
+        # skip the lock. The list is read in one step; a waiter that another
+        # thread arms meanwhile is appended either before that read (then it
+        # is seen, and answered under the lock) or after it, which is the
+        # same as arming just after this event: it waits for the next one,
+        # as it would had it taken the lock after us.
+        if not self._waiters and event._type not in _ONCE:
+            return
         with self._lock:
             self._seen(event)
 
