@@ -8,6 +8,9 @@ sans-I/O client of the ``websockets`` library, over the same in-memory stream.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Callable
 
@@ -486,3 +489,39 @@ def test_pass_through_without_trio() -> None:
         conn.connect_server(server_to_client=lambda message: f"{message!s} (via the test)")
         w3cws.run(until=closed.is_set, timeout=TIMEOUT)
     assert seen == ["real (via the test)", 1005]
+
+
+def test_leaving_a_plain_block_delivers_the_pass_through_close() -> None:
+    # The pass-through to the real server is a socket of the script's thread:
+    # leaving the block runs the loop until its close event is dispatched, so
+    # the script ends with no event left undelivered (no exit warning).
+    script = textwrap.dedent(
+        """
+        import threading
+        import w3cws
+        from w3cws import WebSocket
+        from w3cws.testing import Behavior, Send, ServerThread, intercept
+
+        closed = threading.Event()
+        with (
+            ServerThread(Behavior(on_open=[Send("real")])) as real,
+            intercept(real.url + "/*") as server,
+        ):
+            ws = WebSocket(real.url + "/sync")
+            ws.onmessage = lambda event: ws.close()
+            ws.onclose = lambda event: closed.set()
+            server.next_connection(timeout=5).connect_server()
+            w3cws.run(until=closed.is_set, timeout=5)
+        print("done")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error::w3cws.W3CWSWarning", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "done"
+    assert "never dispatched" not in done.stderr, done.stderr

@@ -160,11 +160,7 @@ class _State:
             RuntimeError: called inside a trio run, whose clients would stop
                 while it blocks.
         """
-        try:
-            trio.lowlevel.current_trio_token()
-        except RuntimeError:
-            pass  # not in trio: blocking is fine
-        else:
+        if _in_trio():
             raise RuntimeError(
                 "a plain 'with intercept(...)' block waits by blocking the thread; "
                 "inside trio use 'async with intercept(...)'"
@@ -520,6 +516,13 @@ class _Server:
             return self.connections[self.next_index - 1]
         return None
 
+    def pass_throughs_closed(self) -> bool | None:
+        """True once no pass-through to a real server is left open, else None."""
+        for connection in self.connections:
+            if connection.upstream is not None and connection.upstream_state != "closed":
+                return None
+        return True
+
     def shut(self) -> None:
         """Stop intercepting, drop what is still open and close the pass-throughs."""
         _seam.remove_route(self.route)
@@ -640,6 +643,15 @@ class _ConnectionView:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.url} messages={len(self._core.messages)}>"
+
+
+def _in_trio() -> bool:
+    """Whether the caller runs in a trio run (where blocking would stop it)."""
+    try:
+        trio.lowlevel.current_trio_token()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _upstream_failed(state: str | None, url: str, timeout: float) -> Exception | None:
@@ -841,7 +853,10 @@ class intercept:
     ``async with intercept(url) as server`` in a trio test, ``with
     intercept(url) as server`` in code that runs no trio (the waits then
     block). Connections made while the block runs go to the fake server, the
-    rest to the network; leaving the block drops what is still open.
+    rest to the network; leaving the block drops what is still open. Leaving
+    a plain ``with`` block also waits, up to 5 seconds, for the closing
+    handshakes of its pass-throughs to real servers, running the thread's
+    event loop meanwhile, so that their events are not left undelivered.
 
     Args:
         pattern: the URL exactly (``wss://api.example.test/feed``), a
@@ -903,4 +918,9 @@ class intercept:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._server.shut()
+        server = self._server
+        server.shut()
+        if not server.pass_throughs_closed() and not _in_trio():
+            # The pass-throughs are sockets of this thread: their close
+            # events need its event loop, which the waits run.
+            server.state.wait_blocking(server.pass_throughs_closed, DEFAULT_TIMEOUT)
