@@ -213,8 +213,9 @@ class Connection:
                 writer.dispatching = False
             writer.write_or_wake()
             await self._reader(opened.trailing)
-            nursery.cancel_scope.cancel()
-            if not nursery.child_tasks:
+            if nursery.child_tasks:
+                nursery.cancel_scope.cancel()
+            else:
                 # No writer task, or it is done (it ends after the Close frame):
                 # report now, as leaving the nursery takes a scheduler round.
                 await self._close_stream()
@@ -353,10 +354,19 @@ class Connection:
     async def _wait_for_tcp_close(self) -> None:
         """After the Close frames the server closes TCP first (RFC 6455 §7.1.1);
         Chromium waits 2 s for that, then closes it itself."""
-        assert self._stream is not None
+        stream = self._stream
+        assert stream is not None
+        if type(stream) is TCPStream:
+            # The server usually closes TCP right after its Close frame, so
+            # the end is most likely there already: take it without waiting.
+            try:
+                if stream.receive_now(limits.RECEIVE_SIZE) == b"":
+                    return
+            except LOST:
+                return
         with trio.move_on_after(self._options.tcp_close_timeout):
             try:
-                while await self._stream.receive_some(limits.RECEIVE_SIZE):
+                while await stream.receive_some(limits.RECEIVE_SIZE):
                     pass  # data after the server's Close is ignored
             except LOST:
                 pass
