@@ -30,6 +30,8 @@ _queues: trio.lowlevel.RunVar[dict[tuple[str, int], deque[ConnectingTurn]]] = tr
 class ConnectingTurn:
     """A place in the per-host queue of connections waiting to be CONNECTING."""
 
+    __slots__ = ("_key", "_queue", "_queues", "_ready", "_released")
+
     def __init__(self, host: str, port: int) -> None:
         """Take a place now (synchronously, in a trio run), behind earlier ones."""
         try:
@@ -38,29 +40,38 @@ class ConnectingTurn:
             queues = {}
             _queues.set(queues)
         self._key = (host, port)
-        self._queue = queues.setdefault(self._key, deque())
         self._queues = queues
-        self._ready = trio.Event()
-        self._queue.append(self)
-        if self._queue[0] is self:
-            self._ready.set()
+        queue = queues.get(self._key)
+        if queue is None:
+            queue = queues[self._key] = deque()
+        queue.append(self)
+        self._queue = queue
+        # Made only by a turn that has to wait: most connections are first.
+        self._ready: trio.Event | None = None
+        self._released = False
 
     async def wait(self) -> None:
         """Until every earlier connection to the host is open or failed."""
-        if not self._ready.is_set():
-            await self._ready.wait()
+        if self._queue[0] is not self:
+            ready = self._ready = trio.Event()
+            await ready.wait()
 
     def release(self) -> None:
         """Leave the queue (idempotent) and let the next one connect."""
-        queue = self._queue
-        if self not in queue:
+        if self._released:
             return
-        was_first = queue[0] is self
-        queue.remove(self)
+        self._released = True
+        queue = self._queue
+        if queue[0] is self:
+            queue.popleft()
+            if queue:
+                ready = queue[0]._ready
+                if ready is not None:
+                    ready.set()
+        else:
+            queue.remove(self)
         if not queue:
             self._queues.pop(self._key, None)
-        elif was_first:
-            queue[0]._ready.set()
 
 
 class TCPStream:
