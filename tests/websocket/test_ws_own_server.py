@@ -264,6 +264,17 @@ async def test_server_closing_tcp_after_the_close_handshake_ends_it_at_once(
             assert t.events == [("open", 1), ("close", 3, code, "", True)]
 
 
+async def test_close_before_the_connection_task_ran_connects_nowhere(server: Server) -> None:
+    # WS §3.1 close() step 3 while CONNECTING, before the engine's task has
+    # even started: the attempt is given up before any TCP connection.
+    ws = WebSocket(server.url)
+    t = trace(ws)
+    ws.close()
+    await t.wait_closed()
+    assert t.events == FAIL
+    assert server.connections == []
+
+
 async def test_close_while_connecting_sends_nothing() -> None:
     async with serve(Behavior(handshake_delay=0.2)) as server:
         ws = WebSocket(server.url)

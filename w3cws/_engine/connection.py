@@ -79,7 +79,8 @@ class Connection:
         self._writer: Writer | None = None
         self._stream: ByteStream | None = None
         # Bounds TCP, TLS and the opening handshake: open_timeout, or close().
-        self._connect_scope = trio.CancelScope()
+        # Made when the task starts, with its deadline.
+        self._connect_scope: trio.CancelScope | None = None
         self._aborted = False
         self._turn = ConnectingTurn(url.host, url.port)
         self._read_scope = trio.CancelScope()
@@ -122,7 +123,8 @@ class Connection:
     def abort_connecting(self) -> None:
         """close() while CONNECTING: give up the attempt (WS §3.1 close step 3)."""
         self._aborted = True
-        self._connect_scope.cancel()
+        if self._connect_scope is not None:
+            self._connect_scope.cancel()
 
     # -- the task --
 
@@ -158,8 +160,11 @@ class Connection:
             self._report_closed()
             return
         try:
-            scope = self._connect_scope
-            scope.deadline = trio.current_time() + self._options.open_timeout
+            scope = self._connect_scope = trio.CancelScope(
+                deadline=trio.current_time() + self._options.open_timeout
+            )
+            if self._aborted:
+                scope.cancel()
             with scope:
                 await self._turn.wait()
                 opened = await self._open()
