@@ -187,6 +187,31 @@ def test_bad_responses_fail(response: bytes, message: str) -> None:
         handshake().receive(response)
 
 
+@pytest.mark.parametrize(
+    ("upgrade", "connection", "opens"),
+    [
+        (b"Upgrade: websocket", b"Connection: Upgrade", True),
+        (b"upgrade: WebSocket", b"connection: upgrade", True),
+        (b"Upgrade: websocket", b"Connection: keep-alive, Upgrade", True),
+        (b"Upgrade: websocket", b"Connection: keep-alive\r\nConnection: upgrade", True),
+        (b"Upgrade: websocket", b"Connection: keep-alive", False),
+        (b"Upgrade: websocket", b"Connection: Upgraded", False),
+        (b"Upgrade: websocket\r\nUpgrade: websocket", b"Connection: Upgrade", False),
+        (b"Upgrade: h2c", b"Connection: Upgrade", False),
+    ],
+)
+def test_upgrade_and_connection_checks(upgrade: bytes, connection: bytes, opens: bool) -> None:
+    # RFC 6455 §4.1 client checks 2-3: the plain form and every other spelling.
+    hs = handshake(deflate=False)
+    head = accept_head(hs).replace(b"Upgrade: websocket", upgrade)
+    head = head.replace(b"Connection: Upgrade", connection)
+    if opens:
+        assert hs.receive(head) is not None
+    else:
+        with pytest.raises(HandshakeFailed, match="Upgrade"):
+            hs.receive(head)
+
+
 def test_eof_before_the_head_ends_fails() -> None:
     hs = handshake()
     assert hs.receive(b"HTTP/1.1 101 Switching") is None
