@@ -263,3 +263,33 @@ def test_fields_agree_with_ada(  # noqa: PLR0917 - one argument per URL piece
     assert ours.secure == (oracle.protocol == "wss:")
     query_part = oracle.search or ("?" if oracle.href.endswith("?") else "")
     assert ours.resource_name == oracle.pathname + query_part
+
+
+def test_repeated_parses_give_what_a_fresh_parse_gives() -> None:
+    # Results are kept by (url, base_url): a repeat must not answer for
+    # another base, a failure is never kept, and more URLs than are kept
+    # still parse right.
+    from w3cws import _url
+
+    urls = [f"ws://h{i}.test:{1000 + i}/p?q={i}" for i in range(3 * _url._PARSED_MAX)]
+    for _ in range(2):
+        for url in urls:
+            assert parse_websocket_url(url) == _url._parse(url, None)
+    for _ in range(2):
+        assert parse_websocket_url("/chat", "https://a.test/").href == "wss://a.test/chat"
+        assert parse_websocket_url("/chat", "http://b.test:81/").href == "ws://b.test:81/chat"
+        with pytest.raises(SyntaxError):
+            parse_websocket_url("/chat")
+
+
+def test_a_str_subclass_is_parsed_by_its_value() -> None:
+    class Odd(str):
+        # Equal to anything, and hashed like the URL parsed first.
+        def __hash__(self) -> int:
+            return hash("ws://a.test/")
+
+        def __eq__(self, other: object) -> bool:
+            return True
+
+    assert parse_websocket_url("ws://a.test/") != parse_websocket_url(Odd("ws://b.test/"))
+    assert parse_websocket_url(Odd("ws://b.test/")).host == "b.test"

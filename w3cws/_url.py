@@ -25,6 +25,13 @@ _HTTP_TO_WS: dict[str, str] = {"http": "ws", "https": "wss"}
 # Any absolute URL: only used to tell "relative input" from "unparsable input".
 _PROBE_BASE = "ws://base.invalid/"
 
+# Parsed URLs by (url, base_url). The steps are a pure function of the two
+# strings and the result is immutable; scripts open the same few URLs again
+# and again, and a look-up here costs far less than running the URL parser
+# (whose code is rarely still in the CPU caches by the next connection).
+_parsed: dict[tuple[str, str | None], WebSocketURL] = {}
+_PARSED_MAX = 64
+
 
 @dataclass(frozen=True, slots=True)
 class WebSocketURL:
@@ -79,6 +86,23 @@ def parse_websocket_url(url: str, base_url: str | None = None) -> WebSocketURL:
         raise TypeError(f"The WebSocket URL must be a str, not {type(url).__name__}.")
     if base_url is not None and not isinstance(base_url, str):
         raise TypeError(f"base_url must be a str or None, not {type(base_url).__name__}.")
+    # Exact str only: a subclass may compare or hash in its own way.
+    cacheable = type(url) is str and (base_url is None or type(base_url) is str)
+    if cacheable:
+        key = (url, base_url)
+        found = _parsed.get(key)
+        if found is not None:
+            return found
+    parsed = _parse(url, base_url)
+    if cacheable:
+        if len(_parsed) >= _PARSED_MAX:
+            _parsed.clear()
+        _parsed[key] = parsed
+    return parsed
+
+
+def _parse(url: str, base_url: str | None) -> WebSocketURL:
+    """The URL steps proper, for :func:`parse_websocket_url`."""
     # WebIDL: both arrive as USVStrings (lone surrogates -> U+FFFD).
     url = usv_string(url)
     if base_url is not None:

@@ -97,6 +97,18 @@ def test_request_options() -> None:
     assert b"sec-websocket-extensions" not in got
 
 
+def test_user_headers_leave_the_default_fields_in_place() -> None:
+    # Without user headers the default fields are one prebuilt block; with
+    # them, each default is kept or replaced: the same fields, same order.
+    plain = server_view(handshake(origin="https://page.test").request)[1]
+    extra = server_view(handshake(origin="https://page.test", headers=(("X-A", "1"),)).request)[1]
+    assert [k for k, _ in extra] == [k for k, _ in plain] + [b"x-a"]
+    replaced = server_view(handshake(headers=(("Pragma", "x"), ("Origin", "o"))).request)[1]
+    assert [k for k, _ in replaced] == [
+        k for k, _ in server_view(handshake().request)[1] if k != b"pragma"
+    ] + [b"pragma", b"origin"]
+
+
 # -- the response ---------------------------------------------------------------------
 
 
@@ -135,6 +147,19 @@ def test_response_in_pieces(cut: int) -> None:
     assert opened is not None
 
 
+@pytest.mark.parametrize(
+    "form",
+    [
+        b"HTTP/1.1 101 OK\r\nA: 1\r\nB:2 \r\na: 3\r\n",  # the usual form, read at once
+        b"HTTP/1.1 101 OK\nA: 1\nB:2 \na: 3\n",  # bare LF: line by line
+        b"HTTP/1.1 101 OK\r\nA: 1\nB:2 \r\na: 3\r\n",  # mixed line ends
+        b"HTTP/1.1 101 OK\r\nA:\r\n 1\r\nB:2 \r\na: 3\r\n",  # folded
+    ],
+)
+def test_every_form_of_a_head_reads_the_same(form: bytes) -> None:
+    assert parse_response_head(form) == (101, {b"a": [b"1", b"3"], b"b": [b"2"]})
+
+
 def test_bare_lf_and_folded_fields_are_read() -> None:
     hs = handshake(protocols=("chat",), deflate=False)
     extra = b"Sec-WebSocket-Protocol:\n chat\n"
@@ -160,6 +185,31 @@ def test_bare_lf_and_folded_fields_are_read() -> None:
 def test_bad_responses_fail(response: bytes, message: str) -> None:
     with pytest.raises(HandshakeFailed, match=message):
         handshake().receive(response)
+
+
+@pytest.mark.parametrize(
+    ("upgrade", "connection", "opens"),
+    [
+        (b"Upgrade: websocket", b"Connection: Upgrade", True),
+        (b"upgrade: WebSocket", b"connection: upgrade", True),
+        (b"Upgrade: websocket", b"Connection: keep-alive, Upgrade", True),
+        (b"Upgrade: websocket", b"Connection: keep-alive\r\nConnection: upgrade", True),
+        (b"Upgrade: websocket", b"Connection: keep-alive", False),
+        (b"Upgrade: websocket", b"Connection: Upgraded", False),
+        (b"Upgrade: websocket\r\nUpgrade: websocket", b"Connection: Upgrade", False),
+        (b"Upgrade: h2c", b"Connection: Upgrade", False),
+    ],
+)
+def test_upgrade_and_connection_checks(upgrade: bytes, connection: bytes, opens: bool) -> None:
+    # RFC 6455 §4.1 client checks 2-3: the plain form and every other spelling.
+    hs = handshake(deflate=False)
+    head = accept_head(hs).replace(b"Upgrade: websocket", upgrade)
+    head = head.replace(b"Connection: Upgrade", connection)
+    if opens:
+        assert hs.receive(head) is not None
+    else:
+        with pytest.raises(HandshakeFailed, match="Upgrade"):
+            hs.receive(head)
 
 
 def test_eof_before_the_head_ends_fails() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -9,8 +10,9 @@ from contextlib import asynccontextmanager
 
 import pytest
 import trio
+import trio.testing
 
-from w3cws._engine.transport import TCPStream, open_stream
+from w3cws._engine.transport import TCPStream, describe_os_error, open_stream
 
 
 @asynccontextmanager
@@ -110,3 +112,66 @@ async def test_receive_is_a_checkpoint_even_with_data_waiting() -> None:
             await ours.receive_some(100)
         assert scope.cancelled_caught
         assert await ours.receive_some(100) == b"ready"  # not lost
+
+
+async def test_refused_connect_says_refused() -> None:
+    # Over loopback the refusal is known right after connect(): the second
+    # connect() that checks the outcome reports it (no wait for writability).
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(OSError) as info:
+        await open_stream("127.0.0.1", port, secure=False, ssl_context=None)
+    assert info.value.errno == errno.ECONNREFUSED
+    assert describe_os_error(info.value) == "connection refused"
+
+
+async def test_a_connect_still_in_progress_is_waited_for() -> None:
+    # A full accept queue drops the SYN, so the connect stays in progress
+    # until the kernel retries it (about 1 s later): the check after
+    # connect() must not take "in progress" for "connected".
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        address = listener.getsockname()
+        with socket.create_connection(address):  # fills the accept queue
+            result: list[TCPStream] = []
+
+            async def connect() -> None:
+                stream = await open_stream(*address, secure=False, ssl_context=None)
+                assert isinstance(stream, TCPStream)
+                result.append(stream)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(connect)
+                await trio.testing.wait_all_tasks_blocked()
+                assert result == []
+                listener.accept()[0].close()  # room for the retried SYN
+            with trio.fail_after(10):
+                peer, _ = await trio.to_thread.run_sync(listener.accept)
+        with peer:
+            await result[0].send_all(b"through")
+            assert peer.recv(100) == b"through"
+            result[0].close()
+
+
+async def test_receive_now_never_waits_nor_yields() -> None:
+    async with connected_pair() as (ours, server):
+
+        def receive_now_in_a_cancelled_scope() -> bytes | None:
+            # No checkpoint inside: the cancelled scope catches nothing.
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                data = ours.receive_now(100)
+            assert not scope.cancelled_caught
+            return data
+
+        assert receive_now_in_a_cancelled_scope() is None  # nothing there: no wait
+        await server.send_all(b"data")
+        with trio.fail_after(5):
+            await trio.lowlevel.wait_readable(ours._sock)
+        assert receive_now_in_a_cancelled_scope() == b"data"
+        await server.send_eof()
+        with trio.fail_after(5):
+            await trio.lowlevel.wait_readable(ours._sock)
+        assert receive_now_in_a_cancelled_scope() == b""

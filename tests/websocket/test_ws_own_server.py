@@ -243,6 +243,38 @@ async def test_tcp_kept_open_after_close_handshake(mock_clock: trio.testing.Mock
     assert t.events == [("open", 1), ("close", 3, 4002, "", True)]
 
 
+async def test_server_closing_tcp_after_the_close_handshake_ends_it_at_once(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    # RFC 6455 §7.1.1: the server closes TCP first; the client takes its end
+    # (usually there with the server's Close already) without the 2 s timer.
+    mock_clock.autojump_threshold = 0
+    async with serve() as server:
+        for code in (1000, 4001):
+            ws = WebSocket(server.url)
+            t = trace(ws)
+            await t.wait_open()
+            ws.close(code)
+            start = trio.current_time()
+            await t.wait_closed()
+            assert trio.current_time() == start
+            record = server.connections[-1]
+            await record.wait_closed()
+            assert record.tcp_closed_by == "server"
+            assert t.events == [("open", 1), ("close", 3, code, "", True)]
+
+
+async def test_close_before_the_connection_task_ran_connects_nowhere(server: Server) -> None:
+    # WS §3.1 close() step 3 while CONNECTING, before the engine's task has
+    # even started: the attempt is given up before any TCP connection.
+    ws = WebSocket(server.url)
+    t = trace(ws)
+    ws.close()
+    await t.wait_closed()
+    assert t.events == FAIL
+    assert server.connections == []
+
+
 async def test_close_while_connecting_sends_nothing() -> None:
     async with serve(Behavior(handshake_delay=0.2)) as server:
         ws = WebSocket(server.url)

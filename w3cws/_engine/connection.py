@@ -79,7 +79,8 @@ class Connection:
         self._writer: Writer | None = None
         self._stream: ByteStream | None = None
         # Bounds TCP, TLS and the opening handshake: open_timeout, or close().
-        self._connect_scope = trio.CancelScope()
+        # Made when the task starts, with its deadline.
+        self._connect_scope: trio.CancelScope | None = None
         self._aborted = False
         self._turn = ConnectingTurn(url.host, url.port)
         self._read_scope = trio.CancelScope()
@@ -122,7 +123,8 @@ class Connection:
     def abort_connecting(self) -> None:
         """close() while CONNECTING: give up the attempt (WS §3.1 close step 3)."""
         self._aborted = True
-        self._connect_scope.cancel()
+        if self._connect_scope is not None:
+            self._connect_scope.cancel()
 
     # -- the task --
 
@@ -158,8 +160,11 @@ class Connection:
             self._report_closed()
             return
         try:
-            scope = self._connect_scope
-            scope.deadline = trio.current_time() + self._options.open_timeout
+            scope = self._connect_scope = trio.CancelScope(
+                deadline=trio.current_time() + self._options.open_timeout
+            )
+            if self._aborted:
+                scope.cancel()
             with scope:
                 await self._turn.wait()
                 opened = await self._open()
@@ -213,8 +218,9 @@ class Connection:
                 writer.dispatching = False
             writer.write_or_wake()
             await self._reader(opened.trailing)
-            nursery.cancel_scope.cancel()
-            if not nursery.child_tasks:
+            if nursery.child_tasks:
+                nursery.cancel_scope.cancel()
+            else:
                 # No writer task, or it is done (it ends after the Close frame):
                 # report now, as leaving the nursery takes a scheduler round.
                 await self._close_stream()
@@ -353,10 +359,19 @@ class Connection:
     async def _wait_for_tcp_close(self) -> None:
         """After the Close frames the server closes TCP first (RFC 6455 §7.1.1);
         Chromium waits 2 s for that, then closes it itself."""
-        assert self._stream is not None
+        stream = self._stream
+        assert stream is not None
+        if type(stream) is TCPStream:
+            # The server usually closes TCP right after its Close frame, so
+            # the end is most likely there already: take it without waiting.
+            try:
+                if stream.receive_now(limits.RECEIVE_SIZE) == b"":
+                    return
+            except LOST:
+                return
         with trio.move_on_after(self._options.tcp_close_timeout):
             try:
-                while await self._stream.receive_some(limits.RECEIVE_SIZE):
+                while await stream.receive_some(limits.RECEIVE_SIZE):
                     pass  # data after the server's Close is ignored
             except LOST:
                 pass

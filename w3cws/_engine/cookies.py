@@ -12,7 +12,9 @@ from __future__ import annotations
 import email.message
 import urllib.request
 from collections.abc import Sequence
+from http.client import HTTPResponse
 from http.cookiejar import CookieJar
+from typing import cast
 
 from w3cws._url import WebSocketURL
 
@@ -48,4 +50,6 @@ class _Response:
 def store_cookies(jar: CookieJar, url: WebSocketURL, set_cookies: Sequence[bytes]) -> None:
     """Store the response's ``Set-Cookie`` values in the jar, as its policy allows."""
     if set_cookies:
-        jar.extract_cookies(_Response(set_cookies), _http_request(url))  # type: ignore[arg-type]
+        # The jar reads nothing of a response but ``info()``: _Response has that.
+        response = cast(HTTPResponse, _Response(set_cookies))
+        jar.extract_cookies(response, _http_request(url))

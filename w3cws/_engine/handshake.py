@@ -15,10 +15,11 @@ line ends) and rejects what h11 rejects.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote
@@ -52,7 +53,31 @@ _STATUS_LINE = re.compile(rb"HTTP/[0-9]\.[0-9] ([1-9][0-9]{2})(?: [^\x00\n\r\x0b
 # RFC 9112 §5: field-name ":" OWS field-value OWS; the name is a token, with
 # no whitespace before the colon.
 _FIELD_LINE = re.compile(b"(" + TOKEN_PATTERN.encode() + rb"):([^\x00\n\r\x0b\x0c]*)")
+# Every field line at once, in the usual form: CRLF line ends and no
+# obsolete line folding (a folded line starts with whitespace, never a token).
+_FIELD_LINES = re.compile(b"(?:" + TOKEN_PATTERN.encode() + rb":[^\x00\n\r\x0b\x0c]*\r\n)*")
 _OWS = b" \t"
+
+
+def _field_lines(fields: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """``fields`` as request lines, each after its CRLF."""
+    return b"".join(b"\r\n" + name + b": " + value for name, value in fields)
+
+
+# The request's fields that never change, around the key (RFC 6455 §4.1);
+# Pragma and Cache-Control are what Fetch adds for cache mode "no-store"
+# (WS §2.2). Only User-Agent, Pragma and Cache-Control may be replaced by
+# a user header (the constructor keeps the others out of reach), so these
+# are joined once, here.
+_BEFORE_KEY_FIELDS = ((b"Upgrade", b"websocket"), (b"Connection", b"Upgrade"))
+_AFTER_KEY_FIELDS = (
+    (b"Sec-WebSocket-Version", b"13"),
+    (b"Pragma", b"no-cache"),
+    (b"Cache-Control", b"no-cache"),
+    (b"User-Agent", _USER_AGENT),
+)
+_BEFORE_KEY = _field_lines(_BEFORE_KEY_FIELDS) + b"\r\nSec-WebSocket-Key: "
+_AFTER_KEY = _field_lines(_AFTER_KEY_FIELDS)
 
 
 class Stream(Protocol):
@@ -110,12 +135,23 @@ def parse_response_head(head: bytes) -> tuple[int, dict[bytes, list[bytes]]]:
     Raises:
         HandshakeFailed: the head is not a well-formed HTTP/1.x response.
     """
+    status_line, _, rest = head.partition(b"\r\n")
+    if b"\n" not in status_line and _FIELD_LINES.fullmatch(rest) is not None:
+        # The usual form, checked as a whole: split it without more checks.
+        status = _STATUS_LINE.fullmatch(status_line)
+        if status is None:
+            raise HandshakeFailed(f"malformed HTTP response: bad status line {status_line[:80]!r}")
+        fields: dict[bytes, list[bytes]] = {}
+        for line in rest.split(b"\r\n")[:-1]:
+            name, _, value = line.partition(b":")
+            fields.setdefault(name.lower(), []).append(value.strip(_OWS))
+        return int(status[1]), fields
     lines = _LINE_END.split(head)
     lines.pop()  # what follows the last line end: nothing
     status = _STATUS_LINE.fullmatch(lines[0])
     if status is None:
         raise HandshakeFailed(f"malformed HTTP response: bad status line {lines[0][:80]!r}")
-    fields: dict[bytes, list[bytes]] = {}
+    fields = {}
     last: list[bytes] | None = None
     for line in lines[1:]:
         if line[:1] in (b" ", b"\t"):
@@ -156,7 +192,7 @@ class OpeningHandshake:
         self._options = options
         self._max_response_size = max_response_size
         self._buffer = bytearray()
-        self._key = base64.b64encode(os.urandom(16))
+        self._key = binascii.b2a_base64(os.urandom(16), newline=False)
         self._authorization = authorization
         self._recorder = recorder
         self.request = self._build_request(url, options)
@@ -183,16 +219,9 @@ class OpeningHandshake:
         path and query to visible ASCII, protocols are tokens, and the
         constructor checked header names (tokens) and values (no CR, LF, NUL).
         """
-        headers: list[tuple[bytes, bytes]] = [
-            (b"Upgrade", b"websocket"),
-            (b"Connection", b"Upgrade"),
-            (b"Sec-WebSocket-Key", self._key),
-            (b"Sec-WebSocket-Version", b"13"),
-            # What Fetch adds for cache mode "no-store" (WS §2.2).
-            (b"Pragma", b"no-cache"),
-            (b"Cache-Control", b"no-cache"),
-            (b"User-Agent", _USER_AGENT),
-        ]
+        start = b"GET " + url.resource_name.encode("ascii") + b" HTTP/1.1\r\nHost: "
+        start += url.host_header.encode("ascii")
+        headers: list[tuple[bytes, bytes]] = []
         if options.protocols:
             # One header, values joined by ", " in the given order (WS §2.2 step 5).
             headers.append((b"Sec-WebSocket-Protocol", ", ".join(options.protocols).encode()))
@@ -212,19 +241,17 @@ class OpeningHandshake:
                 headers.append((b"Cookie", cookie))
         if self._authorization is not None:
             headers.append((b"Authorization", self._authorization))
-        if options.headers:
-            # A user header replaces a default one of the same name (the
-            # constructor keeps the handshake's own out of reach).
+        if not options.headers:
+            fixed = _BEFORE_KEY + self._key + _AFTER_KEY
+        else:
+            # A user header replaces a default one of the same name, and
+            # comes last with the other user headers.
             user = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in options.headers]
             overridden = {k.lower() for k, _ in user}
+            defaults = [*_BEFORE_KEY_FIELDS, (b"Sec-WebSocket-Key", self._key), *_AFTER_KEY_FIELDS]
+            fixed = _field_lines(f for f in defaults if f[0].lower() not in overridden)
             headers = [h for h in headers if h[0].lower() not in overridden] + user
-        lines = [
-            b"GET " + url.resource_name.encode("ascii") + b" HTTP/1.1",
-            b"Host: " + url.host_header.encode("ascii"),
-        ]
-        lines += [name + b": " + value for name, value in headers]
-        lines.append(b"\r\n")
-        return b"\r\n".join(lines)
+        return start + fixed + _field_lines(headers) + b"\r\n\r\n"
 
     def receive(self, data: bytes | bytearray) -> Opened | None:
         """Feed response bytes (b"" at EOF); the result once the head is complete.
@@ -289,15 +316,20 @@ class OpeningHandshake:
 
     def _check(self, fields: dict[bytes, list[bytes]], trailing: bytes) -> Opened:
         # RFC 6455 §4.1, client checks 2-4.
-        if [v.lower() for v in fields.get(b"upgrade", [])] != [b"websocket"]:
+        upgrade = fields.get(b"upgrade")
+        if upgrade is None or len(upgrade) != 1 or upgrade[0].lower() != b"websocket":
             raise HandshakeFailed("the response has no 'Upgrade: websocket'")
-        if "upgrade" not in (t.lower() for t in _split_tokens(fields.get(b"connection", []))):
+        connection = fields.get(b"connection")
+        if connection != [b"Upgrade"] and "upgrade" not in (
+            t.lower() for t in _split_tokens(connection or [])
+        ):
             raise HandshakeFailed("the response has no 'Connection: Upgrade'")
-        expected = base64.b64encode(hashlib.sha1(self._key + _GUID).digest())
+        expected = binascii.b2a_base64(hashlib.sha1(self._key + _GUID).digest(), newline=False)
         if fields.get(b"sec-websocket-accept") != [expected]:
             raise HandshakeFailed("wrong Sec-WebSocket-Accept")
         protocol = self._check_protocol(fields.get(b"sec-websocket-protocol"))
-        extensions, deflate = self._check_extensions(fields.get(b"sec-websocket-extensions", []))
+        selected = fields.get(b"sec-websocket-extensions")
+        extensions, deflate = ("", None) if selected is None else self._check_extensions(selected)
         size = self._options.max_message_size
         codec: FrameCodec
         if deflate is None and not wsproto_codec_forced():

@@ -30,6 +30,8 @@ _queues: trio.lowlevel.RunVar[dict[tuple[str, int], deque[ConnectingTurn]]] = tr
 class ConnectingTurn:
     """A place in the per-host queue of connections waiting to be CONNECTING."""
 
+    __slots__ = ("_key", "_queue", "_queues", "_ready", "_released")
+
     def __init__(self, host: str, port: int) -> None:
         """Take a place now (synchronously, in a trio run), behind earlier ones."""
         try:
@@ -38,29 +40,38 @@ class ConnectingTurn:
             queues = {}
             _queues.set(queues)
         self._key = (host, port)
-        self._queue = queues.setdefault(self._key, deque())
         self._queues = queues
-        self._ready = trio.Event()
-        self._queue.append(self)
-        if self._queue[0] is self:
-            self._ready.set()
+        queue = queues.get(self._key)
+        if queue is None:
+            queue = queues[self._key] = deque()
+        queue.append(self)
+        self._queue = queue
+        # Made only by a turn that has to wait: most connections are first.
+        self._ready: trio.Event | None = None
+        self._released = False
 
     async def wait(self) -> None:
         """Until every earlier connection to the host is open or failed."""
-        if not self._ready.is_set():
-            await self._ready.wait()
+        if self._queue[0] is not self:
+            ready = self._ready = trio.Event()
+            await ready.wait()
 
     def release(self) -> None:
         """Leave the queue (idempotent) and let the next one connect."""
-        queue = self._queue
-        if self not in queue:
+        if self._released:
             return
-        was_first = queue[0] is self
-        queue.remove(self)
+        self._released = True
+        queue = self._queue
+        if queue[0] is self:
+            queue.popleft()
+            if queue:
+                ready = queue[0]._ready
+                if ready is not None:
+                    ready.set()
+        else:
+            queue.remove(self)
         if not queue:
             self._queues.pop(self._key, None)
-        elif was_first:
-            queue[0]._ready.set()
 
 
 class TCPStream:
@@ -76,7 +87,8 @@ class TCPStream:
     __slots__ = ("_sock",)
 
     def __init__(self, sock: socket.socket) -> None:
-        sock.setblocking(False)
+        if sock.getblocking():
+            sock.setblocking(False)
         # As trio.SocketStream: no Nagle delay for small frames, and a
         # bounded unsent queue so writability means "the peer is reading".
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -134,6 +146,20 @@ class TCPStream:
                 return sock.recv(max_bytes)
             except BlockingIOError:
                 pass
+
+    def receive_now(self, max_bytes: int) -> bytes | None:
+        """What the kernel holds now (b"" at EOF), None if nothing; never waits or yields.
+
+        For a read whose answer is most likely there already: it saves the
+        scheduler round that ``receive_some`` takes even when data is waiting.
+
+        Raises:
+            OSError: the connection was reset or the socket closed.
+        """
+        try:
+            return self._sock.recv(max_bytes)
+        except BlockingIOError:
+            return None
 
     def close(self) -> None:
         """Close now; a task waiting on the socket gets ``trio.ClosedResourceError``."""
@@ -292,6 +318,10 @@ def describe_os_error(exc: OSError) -> str:
     return str(exc) or type(exc).__name__
 
 
+# Linux creates a socket non-blocking in the same call; 0 where that is not offered.
+_NONBLOCK: int = getattr(socket, "SOCK_NONBLOCK", 0)
+
+
 def _ip_family(host: str) -> socket.AddressFamily | None:
     """AF_INET or AF_INET6 for an IP literal (as the URL parser writes it), else None."""
     for family in (socket.AF_INET, socket.AF_INET6):
@@ -315,12 +345,24 @@ async def _connect_tcp(host: str, port: int) -> socket.socket:
         stream = await trio.open_tcp_stream(host, port)
         tsock = stream.socket
         return socket.socket(tsock.family, tsock.type, tsock.proto, fileno=tsock.detach())
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # Non-blocking from creation where the system allows: no separate call.
+    sock = socket.socket(family, socket.SOCK_STREAM | _NONBLOCK)
     try:
-        sock.setblocking(False)
+        if sock.getblocking():
+            sock.setblocking(False)
         await trio.lowlevel.checkpoint_if_cancelled()
-        err = sock.connect_ex((host, port))
-        if err in (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
+        address = (host, port)
+        err = sock.connect_ex(address)
+        if err == errno.EINPROGRESS:
+            # A second connect() reports how the first one went: 0 once
+            # established, the error if it failed, EALREADY while in progress.
+            # Over loopback the TCP handshake has usually completed within
+            # the first call, so the request can go out without first
+            # waiting a scheduler round for writability.
+            err = sock.connect_ex(address)
+            if err == errno.EISCONN:
+                err = 0
+        if err in (errno.EALREADY, errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
             await trio.lowlevel.wait_writable(sock)
             err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
