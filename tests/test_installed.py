@@ -32,3 +32,13 @@ def test_every_test_folder_is_a_package_under_tests() -> None:
     missing = sorted(str(f.relative_to(TESTS)) for f in folders if not (f / "__init__.py").exists())
     assert not missing, f"add an __init__.py to: {missing}"
     assert __name__ == "tests.test_installed"
+
+
+@pytest.mark.skipif(
+    not os.environ.get("W3CWS_EXPECT_WSPROTO"),
+    reason="only in the wsproto-oldest session of noxfile.py, which sets W3CWS_EXPECT_WSPROTO",
+)
+def test_the_expected_wsproto_is_under_test() -> None:
+    from importlib.metadata import version
+
+    assert version("wsproto") == os.environ["W3CWS_EXPECT_WSPROTO"]
