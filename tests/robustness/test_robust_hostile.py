@@ -207,6 +207,18 @@ async def test_replies_from_listeners_to_a_server_that_never_reads() -> None:
     assert ws.bufferedAmount == 0
 
 
+async def test_a_flood_then_eof_is_read_to_the_end() -> None:
+    # More than a read's worth arrives at once, then TCP closes with no Close
+    # frame: the reads that take what is already there without a scheduler
+    # round also see the end of the stream (RFC 6455 §7.1.5: 1006, no error).
+    messages = [bytes([i]) * (100_000 + i) for i in range(12)]
+    server = Hostile(steps=[b"".join(frame(0x2, m) for m in messages), Fin()])
+    events = await play(server, timeout=30)
+    assert events == [("open", 1)] + [("message", 1, m) for m in messages] + [
+        ("close", 3, 1006, "", False)
+    ]
+
+
 async def test_a_message_in_twenty_thousand_fragments() -> None:
     parts = [frame(0x2, b"a", fin=False)]
     parts += [frame(0x0, b"b", fin=False)] * 20_000
