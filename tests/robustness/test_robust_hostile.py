@@ -208,9 +208,9 @@ async def test_replies_from_listeners_to_a_server_that_never_reads() -> None:
 
 
 async def test_a_flood_then_eof_is_read_to_the_end() -> None:
-    # More than a read's worth arrives at once, then TCP closes with no Close
-    # frame: the reads that take what is already there without a scheduler
-    # round also see the end of the stream (RFC 6455 §7.1.5: 1006, no error).
+    # Many reads' worth arrives at once, then TCP closes with no Close frame:
+    # every message is delivered before the end of the stream (RFC 6455
+    # §7.1.5: 1006, and no error event).
     messages = [bytes([i]) * (100_000 + i) for i in range(12)]
     server = Hostile(steps=[b"".join(frame(0x2, m) for m in messages), Fin()])
     events = await play(server, timeout=30)

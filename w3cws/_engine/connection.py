@@ -262,8 +262,6 @@ class Connection:
         assert self._stream is not None and self._codec is not None
         stream, codec = self._stream, self._codec
         feed = codec.feed_size
-        size = limits.RECEIVE_SIZE
-        burst = 0
         with self._read_scope:
             try:
                 while True:
@@ -274,22 +272,7 @@ class Connection:
                         for start in range(0, len(data), feed):
                             if not await self._dispatch(codec.receive(data[start : start + feed])):
                                 return
-                    more = None
-                    if (
-                        len(data) == size
-                        and burst < limits.READ_BURST
-                        and type(stream) is TCPStream
-                    ):
-                        # A full read: more is most likely waiting. Take it
-                        # without a scheduler round, a bounded number of
-                        # times (TLS and in-memory streams read as before).
-                        more = stream.receive_now(size)
-                    if more is None:
-                        burst = 0
-                        data = await stream.receive_some(size)
-                    else:
-                        burst += 1
-                        data = more
+                    data = await stream.receive_some(limits.RECEIVE_SIZE)
                     if not data:
                         # TCP closed without a Close frame: RFC 6455 §7.1.5
                         # code 1006; not a failure, so no error event (WS §4).

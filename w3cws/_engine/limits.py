@@ -26,10 +26,6 @@ OPEN_TIMEOUT = 240.0
 #: How many bytes one read asks the transport for.
 RECEIVE_SIZE = 64 * 1024
 
-#: After a read that filled its buffer, how many more reads of what is
-#: already there may follow before the reader lets other tasks run.
-READ_BURST = 15
-
 #: Messages larger than this are masked and written a piece of this size at
 #: a time (a multiple of 4, the masking key's length).
 WRITE_PIECE_SIZE = 64 * 1024
