@@ -300,11 +300,11 @@ class OpeningHandshake:
         extensions, deflate = self._check_extensions(fields.get(b"sec-websocket-extensions", []))
         size = self._options.max_message_size
         codec: FrameCodec
-        if deflate is None and not wsproto_codec_forced():
-            # No extension to run: our own codec does the frame work.
-            codec = FastCodec(size)
-        else:
+        if wsproto_codec_forced():
             codec = WsprotoCodec(size, deflate)
+        else:
+            # Our own codec does the frame work, permessage-deflate included.
+            codec = FastCodec(size, deflate.parameters() if deflate else None)
         return Opened(protocol, extensions, codec, trailing)
 
     def _check_protocol(self, values: list[bytes] | None) -> str:
