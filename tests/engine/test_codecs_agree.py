@@ -8,6 +8,11 @@ is and is not UTF-8, and cuts the stream at arbitrary points: both codecs
 must hand out the same messages and events, and fail with the same code and
 reason. The other way, the same operations must give the same bytes for the
 same masking key.
+
+With permessage-deflate (RFC 7692: each window size and context takeover
+both ways), an independent compressor plays the server, its messages mixed
+with plain and broken frames; what we send is also read back by a wsproto
+server with ``PerMessageDeflate``.
 """
 
 from __future__ import annotations
