@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import os
 import struct
+import tracemalloc
+import zlib
 
 import pytest
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Message, Pong, TextMessage
+from wsproto.extensions import PerMessageDeflate
 
 from w3cws._engine import fast_codec, limits
 from w3cws._engine.codec import (
     MESSAGE_TOO_BIG,
     CloseReceived,
+    DeflateParameters,
     MessageAssembler,
     PingReceived,
     ProtocolFailure,
@@ -224,3 +228,79 @@ def test_each_large_message_gets_a_fresh_key() -> None:
     codec = FastCodec()
     heads = [next(codec.message_pieces(bytes(70_000))) for _ in range(3)]
     assert len({head[-4:] for head in heads}) == 3  # RFC 6455 §5.3
+
+
+# -- permessage-deflate: the size limit while inflating -------------------------------
+
+MiB = 1024 * 1024
+
+
+def zeros_compressed(size: int) -> bytes:
+    """``size`` zero bytes as one compressed message's data (~1000:1, RFC 7692 §7.2.1)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return (compressor.compress(bytes(size)) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
+
+def compressed_frame(payload: bytes, fin: bool = True, opcode: int = 0x2) -> bytes:
+    first = (0x80 if fin else 0) | 0x40 | opcode  # RSV1: compressed (RFC 7692 §6)
+    n = len(payload)
+    if n < 126:
+        return bytes((first, n)) + payload
+    if n < 65536:
+        return struct.pack("!BBH", first, 126, n) + payload
+    return struct.pack("!BBQ", first, 127, n) + payload
+
+
+@pytest.mark.parametrize("read", [limits.RECEIVE_SIZE, 7 * 1024])  # 7 KiB: ~7 MiB inflated
+@pytest.mark.parametrize("fragments", [False, True])
+def test_a_bomb_is_refused_once_it_inflates_past_the_limit(fragments: bool, read: int) -> None:
+    """256 MiB of zeros in ~250 KB, limit 8 MiB: 1009, and never much past 8 MiB in memory."""
+    bomb = zeros_compressed(256 * MiB)
+    if fragments:
+        pieces = [bomb[i : i + 4096] for i in range(0, len(bomb), 4096)]
+        data = compressed_frame(pieces[0], fin=False)
+        data += b"".join(bytes((0x00, 126)) + struct.pack("!H", len(p)) + p for p in pieces[1:])
+    else:
+        data = compressed_frame(bomb)
+    codec = FastCodec(8 * MiB, DeflateParameters())
+    tracemalloc.start()
+    try:
+        items: list[object] = []
+        for start in range(0, len(data), read):
+            items += codec.receive(data[start : start + read])
+            if items:
+                break
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert items == [ProtocolFailure(1009, MESSAGE_TOO_BIG)]
+    # Failed within the first reads: the rest was never inflated.
+    assert start < 8 * MiB // 1000 + read
+    # The message up to the limit and one inflated piece more, at most.
+    assert peak < 8 * MiB + 2 * MiB + 2 * read, peak
+
+
+def test_a_compressed_message_at_the_limit_is_delivered() -> None:
+    codec = FastCodec(1 * MiB, DeflateParameters())
+    data = compressed_frame(zeros_compressed(MiB)) + compressed_frame(zeros_compressed(MiB + 1))
+    assert codec.receive(data) == [bytes(MiB), ProtocolFailure(1009, MESSAGE_TOO_BIG)]
+
+
+@pytest.mark.parametrize("parameters", [DeflateParameters(), DeflateParameters(9, 9, True, True)])
+def test_compressed_messages_are_read_back_by_a_server(parameters: DeflateParameters) -> None:
+    codec = FastCodec(deflate=parameters)
+    out = bytearray()
+    messages: list[str | bytes] = ["héllo", b"\x00" * 3000, "", b"", "héllo"]
+    for message in messages:
+        codec.append_message(out, message)
+    for piece in codec.message_pieces(b"large" * 100_000):
+        out += piece
+    extension = PerMessageDeflate()
+    offer = f"permessage-deflate; client_max_window_bits={parameters.client_max_window_bits}"
+    if parameters.client_no_context_takeover:
+        offer += "; client_no_context_takeover"
+    assert extension.accept(offer) is not None
+    server = Connection(ConnectionType.SERVER, [extension])
+    server.receive_data(bytes(out))
+    events = list(server.events())
+    assert [e.data for e in events if isinstance(e, Message)] == [*messages, b"large" * 100_000]

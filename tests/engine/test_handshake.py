@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import zlib
 
 import h11
 import pytest
@@ -16,7 +17,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from w3cws._engine import ConnectOptions
-from w3cws._engine.codec import CODEC_ENV
+from w3cws._engine.codec import CODEC_ENV, DeflateParameters
+from w3cws._engine.deflate import ChromiumDeflate
 from w3cws._engine.fast_codec import FastCodec
 from w3cws._engine.handshake import HandshakeFailed, OpeningHandshake, parse_response_head
 from w3cws._engine.wsproto_codec import WsprotoCodec
@@ -124,16 +126,59 @@ def test_response_opens_and_keeps_the_frames_behind_it(monkeypatch: pytest.Monke
     assert opened.codec.receive(opened.trailing) == ["hi"]
 
 
-@pytest.mark.parametrize(("env", "deflate"), [("wsproto", False), ("", True), ("fast", True)])
+@pytest.mark.parametrize("deflate", [False, True])
+@pytest.mark.parametrize("env", ["wsproto", "", "fast"])
 def test_codec_choice(monkeypatch: pytest.MonkeyPatch, env: str, deflate: bool) -> None:
-    # permessage-deflate always runs on wsproto; W3CWS_CODEC=wsproto forces it.
+    # Our own codec, permessage-deflate or not; W3CWS_CODEC=wsproto forces wsproto's.
     monkeypatch.setenv(CODEC_ENV, env)
     hs = handshake(deflate=deflate)
     extra = b"Sec-WebSocket-Extensions: permessage-deflate\r\n" if deflate else b""
     opened = hs.receive(accept_head(hs, extra) + b"\x81\x02hi")
     assert opened is not None
-    assert isinstance(opened.codec, WsprotoCodec)
+    assert isinstance(opened.codec, WsprotoCodec if env == "wsproto" else FastCodec)
     assert opened.codec.receive(opened.trailing) == ["hi"]
+
+
+@pytest.mark.parametrize("env", ["wsproto", ""])
+@pytest.mark.parametrize(
+    ("response", "parameters"),
+    [
+        ("permessage-deflate", DeflateParameters()),
+        (
+            "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12",
+            DeflateParameters(12, 12),
+        ),
+        # RFC 7692 §7.1.2 allows 8 bits, which zlib and wsproto serve with 9.
+        (
+            "permessage-deflate; server_max_window_bits=8; client_max_window_bits=8",
+            DeflateParameters(9, 9),
+        ),
+        (
+            'permessage-deflate; client_max_window_bits="10"; server_no_context_takeover',
+            DeflateParameters(10, 15, server_no_context_takeover=True),
+        ),
+        (
+            "permessage-deflate;client_no_context_takeover",
+            DeflateParameters(client_no_context_takeover=True),
+        ),
+    ],
+)
+def test_deflate_parameters_reach_the_codec(
+    monkeypatch: pytest.MonkeyPatch, env: str, response: str, parameters: DeflateParameters
+) -> None:
+    monkeypatch.setenv(CODEC_ENV, env)
+    hs = handshake()
+    extra = f"Sec-WebSocket-Extensions: {response}\r\n".encode()
+    compressor = zlib.compressobj(wbits=-parameters.server_max_window_bits)
+    hello = compressor.compress(b"hello") + compressor.flush(zlib.Z_SYNC_FLUSH)
+    opened = hs.receive(accept_head(hs, extra) + bytes((0xC1, len(hello) - 4)) + hello[:-4])
+    assert opened is not None
+    assert opened.extensions == response
+    assert opened.codec.receive(opened.trailing) == ["hello"]
+    assert isinstance(opened.codec, WsprotoCodec if env == "wsproto" else FastCodec)
+    deflate = ChromiumDeflate()
+    assert deflate.accept_response(response) is None
+    assert deflate.parameters() == parameters
 
 
 @pytest.mark.parametrize("cut", [1, 2, 3, 7])

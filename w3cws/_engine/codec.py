@@ -6,10 +6,12 @@ sends into masked frames (RFC 6455 §5). It keeps no closing state: which
 frames may still be written is the writer's decision
 (:mod:`w3cws._engine.writer`). Two codecs implement it:
 
-- :class:`~w3cws._engine.fast_codec.FastCodec`, our own, for connections
-  without an extension;
+- :class:`~w3cws._engine.fast_codec.FastCodec`, our own, for every
+  connection (with the :class:`DeflateParameters` of permessage-deflate
+  when it was negotiated);
 - :class:`~w3cws._engine.wsproto_codec.WsprotoCodec`, built on wsproto's
-  public API alone, for every connection (permessage-deflate included).
+  public API alone, the reference, for every connection when
+  :data:`CODEC_ENV` asks for it.
 
 Both report a protocol error as a :class:`ProtocolFailure` with the code of
 RFC 6455 §7.4.1 and Chromium's wording for the reason, so a server operator
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Final, Protocol
+from typing import Final, NamedTuple, Protocol
 
 __all__ = [
     "BAD_UTF8_TEXT",
@@ -33,6 +35,7 @@ __all__ = [
     "UNFINISHED_MESSAGE",
     "UNKNOWN_OPCODE",
     "CloseReceived",
+    "DeflateParameters",
     "FrameCodec",
     "Inbound",
     "MessageAssembler",
@@ -125,6 +128,23 @@ class ProtocolFailure:
 
     def __repr__(self) -> str:
         return f"ProtocolFailure({self.code}, {self.reason!r})"
+
+
+class DeflateParameters(NamedTuple):
+    """The permessage-deflate parameters a server accepted (RFC 7692 §7.1).
+
+    Window sizes are those zlib works with: 9 to 15 bits (the handshake
+    takes a server's 8 as 9, see :mod:`w3cws._engine.deflate`).
+    """
+
+    #: The window the client compresses with (RFC 7692 §7.1.2.2).
+    client_max_window_bits: int = 15
+    #: The window the server compresses with (RFC 7692 §7.1.2.1).
+    server_max_window_bits: int = 15
+    #: The client starts each message with an empty window (RFC 7692 §7.1.1.2).
+    client_no_context_takeover: bool = False
+    #: The server does (RFC 7692 §7.1.1.1).
+    server_no_context_takeover: bool = False
 
 
 #: What :meth:`FrameCodec.receive` hands out, in arrival order: a whole

@@ -4,13 +4,17 @@ wsproto's ``PerMessageDeflate`` offers explicit window sizes and trusts the
 server's answer. Browsers offer ``permessage-deflate; client_max_window_bits``
 (the WS §2.2 example) and fail the connection on a malformed answer
 (RFC 7692 §5.1, §7.1), so this subclass changes the offer and validates the
-response before wsproto configures its compressor from it.
+response before wsproto configures its compressor from it. The parameters it
+accepted are also handed out as
+:class:`~w3cws._engine.codec.DeflateParameters`, for our own codec.
 """
 
 from __future__ import annotations
 
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol, Opcode, RsvBits
+
+from w3cws._engine.codec import DeflateParameters
 
 __all__ = ["ChromiumDeflate"]
 
@@ -41,6 +45,7 @@ class ChromiumDeflate(PerMessageDeflate):
         if self.enabled():
             return "permessage-deflate accepted twice"
         seen: set[str] = set()
+        accepted = [self.name]
         for raw in element.split(";")[1:]:
             name, sep, value = (part.strip() for part in raw.partition("="))
             value = value.strip('"')
@@ -50,13 +55,30 @@ class ChromiumDeflate(PerMessageDeflate):
             if name in _NO_VALUE:
                 if sep:
                     return f"permessage-deflate parameter {name} takes no value"
+                accepted.append(name)
             elif name in _WINDOW_BITS:
                 if not (value.isdigit() and value[0] != "0" and 8 <= int(value) <= 15):
                     return f"bad permessage-deflate parameter {name}={value!r}"
+                # RFC 7692 §7.1.2 allows 8 bits; zlib compresses with 9 at
+                # least, and wsproto takes 9 to 15 only. 9 serves both ways:
+                # zlib's 9-bit compressor never reaches back more than 250
+                # bytes (window minus its 262-byte lookahead), within an 8-bit
+                # window, and a 9-bit inflater reads every 8-bit stream.
+                accepted.append(f"{name}={max(int(value), 9)}")
             else:
                 return f"unknown permessage-deflate parameter {name!r}"
-        self.finalize(element)
+        # wsproto configures itself from the checked values, unquoted.
+        self.finalize("; ".join(accepted))
         return None
+
+    def parameters(self) -> DeflateParameters:
+        """The accepted parameters, read from wsproto's configuration (after ``finalize``)."""
+        return DeflateParameters(
+            client_max_window_bits=self.client_max_window_bits,
+            server_max_window_bits=self.server_max_window_bits,
+            client_no_context_takeover=self.client_no_context_takeover,
+            server_no_context_takeover=self.server_no_context_takeover,
+        )
 
     # wsproto 1.3 resets its per-message state on any frame's FIN, so a Ping
     # between the fragments of a compressed message (RFC 6455 §5.4 allows

@@ -1,13 +1,13 @@
-"""Our own frame codec, for connections without an extension.
+"""Our own frame codec, with or without permessage-deflate.
 
 wsproto's ``Connection`` spends most of a small message's time outside the
 wire format: an event object per frame, a generator per parse step,
 extension hooks that copy every payload, and an ``os.urandom(4)`` system
-call per frame sent. Without permessage-deflate none of that is needed, so
-:class:`FastCodec` does the frame work itself, with the behaviour of the
-wsproto codec (same bytes on the wire for the same masking key, same
-messages, same failures with the same codes and reasons, in the same
-order of checks; ``tests/engine/test_codecs_agree.py`` holds it to that):
+call per frame sent. :class:`FastCodec` does the frame work itself, with
+the behaviour of the wsproto codec (same bytes on the wire for the same
+masking key, same messages, same failures with the same codes and reasons,
+in the same order of checks; ``tests/engine/test_codecs_agree.py`` holds it
+to that):
 
 - **sending**: a frame is serialized into a caller's ``bytearray``
   (:meth:`FastCodec.append_message`), so a batch of queued messages becomes
@@ -24,6 +24,11 @@ order of checks; ``tests/engine/test_codecs_agree.py`` holds it to that):
   :class:`~w3cws._engine.codec.MessageAssembler`. A message that announces
   more than ``max_message_size`` bytes fails with 1009 before any of it is
   buffered.
+- **permessage-deflate** (RFC 7692), when negotiated: each message sent is
+  compressed into one frame with RSV1 set; a message received with RSV1 is
+  inflated as its pieces arrive, never past ``max_message_size`` (a
+  decompression bomb fails with 1009 as soon as it inflates beyond it, with
+  at most one inflated piece more in memory).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from __future__ import annotations
 import codecs
 import os
 import struct
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -46,6 +52,7 @@ from w3cws._engine.codec import (
     UNFINISHED_MESSAGE,
     UNKNOWN_OPCODE,
     CloseReceived,
+    DeflateParameters,
     Inbound,
     MessageAssembler,
     PingReceived,
@@ -73,6 +80,14 @@ _OPCODES = frozenset({0x0, 0x1, 0x2, 0x8, 0x9, 0xA})
 _NUMPY_MASK = 4096
 _numpy: Any = None
 _numpy_tried = False
+
+# RFC 7692 §7.2.1-2: the end of a flushed DEFLATE block, which a sender
+# removes from each message and a receiver appends again.
+_TAIL = b"\x00\x00\xff\xff"
+
+# Inflated data is produced in pieces of at most this size, so that a
+# message is checked against the size limit as it grows.
+_INFLATE_PIECE = 1024 * 1024
 
 _pack_short = struct.Struct("!BBH").pack
 _pack_long = struct.Struct("!BBQ").pack
@@ -182,7 +197,7 @@ def _header(first: int, n: int) -> bytes:
 def _append_frame(
     out: bytearray, opcode: int, payload: bytes | bytearray | memoryview, key: bytes, fin: bool
 ) -> None:
-    """Append one masked client frame (no RSV bits) to ``out`` (RFC 6455 §5.2)."""
+    """Append one masked client frame to ``out`` (RFC 6455 §5.2); ``opcode`` may carry RSV1."""
     n = len(payload) if not isinstance(payload, memoryview) else payload.nbytes
     out += _header(opcode | 0x80 if fin else opcode, n)
     out += key
@@ -208,11 +223,12 @@ def serialize_frame(
 
 
 class FastCodec:
-    """The frame codec of a client connection without extensions.
+    """The frame codec of a client connection.
 
     Args:
-        max_message_size: a message announcing more than this many bytes
-            fails the connection with 1009.
+        max_message_size: a message of more bytes (announced, or inflated
+            with permessage-deflate) fails the connection with 1009.
+        deflate: the negotiated permessage-deflate parameters, if any.
         urandom: the source of masking keys (tests pass a fixed one).
     """
 
@@ -221,11 +237,23 @@ class FastCodec:
     def __init__(
         self,
         max_message_size: int = limits.MAX_MESSAGE_SIZE,
+        deflate: DeflateParameters | None = None,
         *,
         urandom: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self._max = max_message_size
         self._urandom = urandom
+        self._deflate = deflate
+        if deflate is not None:
+            # Fed in small slices, one call returns at most a few MiB of
+            # messages (DEFLATE expands about 1000:1 at most), which the
+            # connection dispatches and drops before the next: their memory
+            # is reused instead of fresh.
+            self.feed_size = limits.DEFLATE_FEED_SIZE
+            self._compressor = self._new_compressor()
+            self._inflater = zlib.decompressobj(-deflate.server_max_window_bits)
+        # Whether the last data message begun was compressed (RFC 7692 §6).
+        self._compressed = False
         self._keys = b""
         self._key_pos = 0
         # Where large messages are masked, made on the first one.
@@ -253,9 +281,32 @@ class FastCodec:
         self._key_pos = pos + 4
         return self._keys[pos : pos + 4]
 
+    def _new_compressor(self) -> zlib._Compress:
+        """A raw DEFLATE compressor within the window the server allows (RFC 7692 §7.1.2.2)."""
+        assert self._deflate is not None
+        return zlib.compressobj(
+            zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -self._deflate.client_max_window_bits
+        )
+
+    def _compress(self, payload: bytes | memoryview) -> bytes:
+        """One message's payload compressed (RFC 7692 §7.2.1), without the tail."""
+        compressor = self._compressor
+        data = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        assert self._deflate is not None
+        if self._deflate.client_no_context_takeover:
+            # RFC 7692 §7.1.1.2: the next message starts with an empty window.
+            self._compressor = self._new_compressor()
+        return data[:-4]
+
     def append_message(self, out: bytearray, data: str | bytes | memoryview) -> None:
         """Append ``data`` as one frame to ``out``: text for ``str``, else binary."""
-        if isinstance(data, str):
+        if self._deflate is not None:
+            # RFC 7692 §6: compressed, and RSV1 says so.
+            if isinstance(data, str):
+                _append_frame(out, 0x41, self._compress(data.encode("utf-8")), self._key(), True)
+            else:
+                _append_frame(out, 0x42, self._compress(data), self._key(), True)
+        elif isinstance(data, str):
             _append_frame(out, 1, data.encode("utf-8"), self._key(), True)
         else:
             _append_frame(out, 2, data, self._key(), True)
@@ -266,13 +317,18 @@ class FastCodec:
         The payload is masked a piece at a time into one buffer the codec
         keeps, so a large message costs no allocation of its size: fresh
         memory of a megabyte costs more (page faults) than masking it. A
-        piece is valid until the next one is taken.
+        piece is valid until the next one is taken. With permessage-deflate
+        the payload is compressed first, whole.
         """
         payload = data.encode("utf-8") if isinstance(data, str) else data
+        first = 0x81 if isinstance(data, str) else 0x82
+        if self._deflate is not None:
+            payload = self._compress(payload)
+            first |= 0x40  # RFC 7692 §6: RSV1, compressed
         key = self._key()
         with memoryview(payload) as view, view.cast("B") as octets:
             n = octets.nbytes
-            yield _header(0x81 if isinstance(data, str) else 0x82, n) + key
+            yield _header(first, n) + key
             scratch = self._scratch
             if scratch is None:
                 scratch = self._scratch = bytearray(limits.WRITE_PIECE_SIZE)
@@ -352,14 +408,31 @@ class FastCodec:
                 start += 8
                 if length <= 0xFFFF or length >> 63:
                     raise _Failed(PROTOCOL_ERROR)
-            if not control:
-                # Fail a message that announces more than the bound before
-                # buffering any of it (RFC 6455 §7.4.1, 1009).
-                size = self._size if not opcode else 0
-                if size + length > self._max:
-                    raise _Failed(MESSAGE_TOO_BIG, 1009)
             if b0 & 0x70:
-                raise _Failed(RESERVED_BIT)  # §5.2: no extension uses one
+                self._reserved_bits(b0, opcode, length)
+                # A compressed message begins (RFC 7692 §6): the checks
+                # below, then, when it is all here, inflated at once.
+                compressed = True
+                if b1 & 0x80:
+                    raise _Failed(MASKED_FRAME)
+                stop = start + length
+                if self._msg_opcode:
+                    self._unfinished(data, start, end, length, fin)
+                    break  # it failed, or waits for its payload
+                if fin and stop <= end:
+                    pos = stop
+                    self._compressed = True
+                    items.append(self._inflate_message(opcode, bytes(data[start:stop])))
+                    continue
+            else:
+                compressed = False
+                if not control:
+                    # Fail a message that announces more than the bound
+                    # before buffering any of it (RFC 6455 §7.4.1, 1009); a
+                    # compressed one is measured as it inflates.
+                    size = self._size if not opcode else 0
+                    if size + length > self._max and (opcode or not self._compressed):
+                        raise _Failed(MESSAGE_TOO_BIG, 1009)
             if b1 & 0x80:
                 raise _Failed(MASKED_FRAME)  # §5.1: a server never masks
             stop = start + length
@@ -376,7 +449,9 @@ class FastCodec:
                 continue  # a Pong: nothing to do (WS §5)
             if opcode:
                 if self._msg_opcode:
-                    raise _Failed(UNFINISHED_MESSAGE)  # §5.4
+                    self._unfinished(data, start, end, length, fin)
+                    break  # it failed, or waits for its payload
+                self._compressed = compressed
                 if fin and stop <= end:
                     # The common case: a whole message in one frame, all here.
                     pos = stop
@@ -403,6 +478,45 @@ class FastCodec:
         if pos < end:
             self._pending = bytes(data[pos:])
 
+    def _reserved_bits(self, b0: int, opcode: int, length: int) -> None:
+        """Check a frame with RSV bits set: fail unless it begins a compressed message.
+
+        In the wsproto codec's order: RSV1 belongs to permessage-deflate, on
+        the first frame of a data message only (RFC 7692 §6.1); then the
+        size check of an uncompressed message; then any other RSV bit, which
+        no extension uses (RFC 6455 §5.2).
+        """
+        compressed = False
+        if b0 & 0x40 and self._deflate is not None:
+            if opcode >= 8 or not opcode:
+                raise _Failed(PROTOCOL_ERROR)
+            compressed = True
+        if opcode < 8:
+            size = self._size if not opcode else 0
+            if size + length > self._max and not (compressed if opcode else self._compressed):
+                raise _Failed(MESSAGE_TOO_BIG, 1009)
+        if not compressed or b0 & 0x30:
+            raise _Failed(RESERVED_BIT)
+
+    def _unfinished(
+        self, data: bytes | bytearray, start: int, end: int, length: int, fin: int
+    ) -> None:
+        """A data message begins while another is unfinished (RFC 6455 §5.4): fail.
+
+        When the unfinished message is compressed, the wsproto codec inflates
+        the new frame's first payload bytes in that message's stream before
+        it checks the order (its deflate layer sits below the message layer),
+        and may fail that way first: so does this codec. Returns, without
+        failing, only while none of that payload has arrived.
+        """
+        if self._compressed:
+            available = min(length, end - start)
+            if length and not available:
+                return
+            self._size = 0
+            self._inflate(bytes(data[start : start + available]), bool(fin) and available == length)
+        raise _Failed(UNFINISHED_MESSAGE)
+
     def _take_payload(self, data: bytes | bytearray, pos: int, end: int) -> int:
         """Consume payload of the current data frame; return the new position."""
         take = min(self._remaining, end - pos)
@@ -414,9 +528,63 @@ class FastCodec:
         self._piece(piece, not self._remaining)
         return pos + take
 
+    def _inflate(self, data: bytes, last: bool) -> list[bytes]:
+        """A compressed message's next payload bytes, inflated (RFC 7692 §7.2.2).
+
+        Inflates no further than the message's room under the size limit:
+        past it, the connection fails with 1009 without inflating the rest.
+        The output comes in pieces of at most 1 MiB, so that a bomb is
+        refused with at most one piece more than the limit in memory.
+        """
+        inflater = self._inflater
+        room = self._max - self._size
+        pieces: list[bytes] = []
+        if last:
+            data += _TAIL
+        try:
+            while True:
+                bound = min(room + 1, _INFLATE_PIECE)
+                piece = inflater.decompress(data, bound)
+                room -= len(piece)
+                if room < 0:
+                    raise _Failed(MESSAGE_TOO_BIG, 1009)
+                pieces.append(piece)
+                if len(piece) < bound:
+                    break
+                data = inflater.unconsumed_tail
+        except zlib.error:
+            raise _Failed(PROTOCOL_ERROR, 1007) from None
+        assert self._deflate is not None
+        if last:
+            if self._deflate.server_no_context_takeover:
+                # RFC 7692 §7.1.1.1: the next message starts with an empty window.
+                self._inflater = zlib.decompressobj(-self._deflate.server_max_window_bits)
+            elif inflater.eof:
+                # A block with BFINAL set ended the stream (RFC 7692 §7.2.3.3).
+                # Ending the inflater too fails the next compressed message,
+                # as in the wsproto codec.
+                inflater.flush()
+        return pieces
+
+    def _inflate_message(self, opcode: int, payload: bytes) -> str | bytes:
+        """A whole compressed message, inflated (and decoded, for text)."""
+        pieces = self._inflate(payload, True)
+        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        if opcode == 2:
+            return data
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Failed(BAD_UTF8_TEXT, 1007) from None
+
     def _piece(self, piece: bytes, frame_done: bool) -> None:
         """A piece of the current message's payload arrived."""
         last = frame_done and self._frame_fin
+        if self._compressed:
+            pieces = self._inflate(piece, last)
+            piece = pieces.pop()
+            if pieces:
+                self._add_first(pieces)
         self._size += len(piece)
         decoder = self._decoder
         whole: str | bytes | None
@@ -433,6 +601,19 @@ class FastCodec:
             self._msg_opcode = 0
             self._decoder = None
             self._size = 0
+
+    def _add_first(self, pieces: list[bytes]) -> None:
+        """Inflated pieces of the current message that are not its last (past 1 MiB)."""
+        decoder = self._decoder
+        for piece in pieces:
+            self._size += len(piece)
+            if decoder is not None:
+                try:
+                    self._assembler.add(decoder.decode(piece), False)
+                except UnicodeDecodeError:
+                    raise _Failed(BAD_UTF8_TEXT, 1007) from None
+            else:
+                self._assembler.add(piece, False)
 
     def _on_close(self, payload: bytes) -> None:
         self._stopped = True

@@ -332,11 +332,11 @@ class OpeningHandshake:
         extensions, deflate = ("", None) if selected is None else self._check_extensions(selected)
         size = self._options.max_message_size
         codec: FrameCodec
-        if deflate is None and not wsproto_codec_forced():
-            # No extension to run: our own codec does the frame work.
-            codec = FastCodec(size)
-        else:
+        if wsproto_codec_forced():
             codec = WsprotoCodec(size, deflate)
+        else:
+            # Our own codec does the frame work, permessage-deflate included.
+            codec = FastCodec(size, deflate.parameters() if deflate else None)
         return Opened(protocol, extensions, codec, trailing)
 
     def _check_protocol(self, values: list[bytes] | None) -> str:
