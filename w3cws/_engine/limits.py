@@ -33,10 +33,12 @@ WRITE_PIECE_SIZE = 64 * 1024
 #: The most one TLS write encrypts before it lets other tasks run.
 TLS_WRITE_SIZE = 64 * 1024
 
-#: With permessage-deflate, received data is fed to wsproto in slices of this
-#: size: wsproto inflates whatever it is fed at once, and DEFLATE expands at
-#: most about 1032:1, so one slice inflates to about 4 MiB at the most before
-#: the message-size check runs again.
+#: With permessage-deflate, received data is fed to the codec in slices of
+#: this size. wsproto's codec inflates whatever it is fed at once, and DEFLATE
+#: expands at most about 1032:1, so one slice inflates to about 4 MiB at the
+#: most before its size check runs again; our codec bounds each inflate
+#: itself, and small slices keep one call's messages few, so their memory is
+#: reused.
 DEFLATE_FEED_SIZE = 4 * 1024
 
 #: Largest HTTP response head (status line and headers) accepted during the
