@@ -269,14 +269,17 @@ def chart(medians: dict[tuple[str, str], float], clients: list[str], path: str, 
         for _w, key, _t, higher in shown:
             ref = medians.get(("raw", key))
             value = medians.get((client, key))
-            if ref and value:
+            if client == "bare" and key == "kib_per_conn":
+                # A bare socket and nothing else: no client to compare.
+                heights.append(0.0)
+            elif ref and value:
                 # Relative to the raw trio+wsproto loop; memory inverted so higher is better.
                 heights.append(value / ref if higher else ref / value)
             else:
                 heights.append(0.0)
         xs = [j + (i - (len(clients) - 1) / 2) * width for j in range(len(shown))]
         bars = ax.bar(xs, heights, width, label=client)
-        ax.bar_label(bars, fmt="%.2f", fontsize=6, padding=1)
+        ax.bar_label(bars, labels=[f"{h:.2f}" if h else "" for h in heights], fontsize=6, padding=1)
     ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
     labels = [t if higher else "memory (raw KiB / client KiB)" for _w, _k, t, higher in shown]
     ax.set_xticks(range(len(shown)), labels, fontsize=8)
