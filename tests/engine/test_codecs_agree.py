@@ -278,24 +278,30 @@ closes = st.one_of(
 )
 
 
+def written(codec: FrameCodec, ops: list[tuple[str, Any]], close: tuple[int | None, str]) -> bytes:
+    """What ``codec`` writes for ``ops`` (messages, views, pieces, pongs), then a Close."""
+    out = bytearray()
+    for kind, value in ops:
+        if kind == "message":
+            codec.append_message(out, value)
+        elif kind == "view":
+            codec.append_message(out, memoryview(value))
+        elif kind == "pieces":
+            for piece in codec.message_pieces(value):
+                out += piece
+        else:
+            out += codec.pong(value)
+    out += codec.close(*close)
+    return bytes(out)
+
+
 @settings(max_examples=150, deadline=None)
 @given(outgoing, closes)
 def test_same_bytes_out(ops: list[tuple[str, Any]], close: tuple[int | None, str]) -> None:
     with fixed_masking_keys():
         fast = FastCodec(urandom=fixed_keys)
         reference = WsprotoCodec()
-        outputs: list[bytes] = []
-        for codec in (fast, reference):
-            out = bytearray()
-            for kind, value in ops:
-                if kind == "message":
-                    codec.append_message(out, value)
-                elif kind == "view":
-                    codec.append_message(out, memoryview(value))
-                else:
-                    out += codec.pong(value)
-            out += codec.close(*close)
-            outputs.append(bytes(out))
+        outputs = [written(codec, ops, close) for codec in (fast, reference)]
     assert outputs[0] == outputs[1]
     # And a server reads them as meant.
     server = Connection(ConnectionType.SERVER)
@@ -463,21 +469,7 @@ def test_same_compressed_bytes_out(
     with fixed_masking_keys():
         fast = FastCodec(deflate=parameters, urandom=fixed_keys)
         reference = WsprotoCodec(deflate=negotiated(parameters))
-        outputs: list[bytes] = []
-        for codec in (fast, reference):
-            out = bytearray()
-            for kind, value in ops:
-                if kind == "message":
-                    codec.append_message(out, value)
-                elif kind == "view":
-                    codec.append_message(out, memoryview(value))
-                elif kind == "pieces":
-                    for piece in codec.message_pieces(value):
-                        out += piece
-                else:
-                    out += codec.pong(value)
-            out += codec.close(*close)
-            outputs.append(bytes(out))
+        outputs = [written(codec, ops, close) for codec in (fast, reference)]
     assert outputs[0] == outputs[1]
     # An independent server, with the parameters it accepted, reads the messages back.
     extension = PerMessageDeflate()

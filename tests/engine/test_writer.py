@@ -7,8 +7,10 @@ it back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 import trio
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Pong, TextMessage
@@ -144,23 +146,43 @@ async def test_a_large_message_goes_in_pieces_in_its_place() -> None:
     assert written_at_sent[1][1] >= frame_end
 
 
-async def test_a_failure_during_a_large_message_waits_for_its_frame_to_end() -> None:
-    # RFC 6455 §5.4: frames are not interleaved, so the failure's Close can
-    # only follow the rest of a frame that is half written, and what was
-    # taken with it; what is still queued is dropped.
+def fail_midway(writer: Writer) -> None:
+    writer.send(b"queued", 6)
+    writer.fail(1002, "Unknown opcode")
+    writer.send(b"after", 5)
+
+
+def server_close_midway(writer: Writer) -> None:
+    writer.send(b"queued", 6)
+    writer.close_received(1000, "bye")
+
+
+@pytest.mark.parametrize(
+    ("midway", "close"),
+    [
+        (fail_midway, CloseConnection(1002, "Unknown opcode")),
+        (server_close_midway, CloseConnection(1000, "bye")),
+    ],
+)
+async def test_a_large_message_half_written_is_finished_before_the_close(
+    midway: Callable[[Writer], None], close: CloseConnection
+) -> None:
+    # RFC 6455 §5.4: frames are not interleaved, so a Close (ours failing
+    # the connection, or the echo of the server's) can only follow the rest
+    # of a frame that is half written. Taking from the outbox commits: what
+    # was taken with the large message goes out too; what is still queued
+    # is dropped.
     big = bytes(range(256)) * 1000
 
-    class FailingMidway(FakeStream):
+    class Midway(FakeStream):
         writer: Writer
 
         async def send_all(self, data: bytes | bytearray | memoryview) -> None:
             await super().send_all(data)
             if len(self.writes) == 2:
-                self.writer.send(b"queued", 6)
-                self.writer.fail(1002, "Unknown opcode")
-                self.writer.send(b"after", 5)
+                midway(self.writer)
 
-    stream, sent = FailingMidway(), []
+    stream, sent = Midway(), []
     async with trio.open_nursery() as nursery:
         writer = Writer(stream, FastCodec(), nursery, sent.append, 1)  # type: ignore[arg-type]
         stream.writer = writer
@@ -168,31 +190,5 @@ async def test_a_failure_during_a_large_message_waits_for_its_frame_to_end() -> 
         writer.send(b"taken", 5)
         with trio.fail_after(5):
             await writer.close_sent.wait()
-    assert read_back(stream) == [msg(big), msg(b"taken"), CloseConnection(1002, "Unknown opcode")]
-    assert sent == [len(big), 5]
-
-
-async def test_a_server_close_does_not_drop_what_was_taken_with_a_large_message() -> None:
-    # Taking from the outbox commits: a large message and the small one taken
-    # with it still go out before the echo of the server's Close.
-    big = bytes(range(256)) * 1000
-
-    class CloseMidway(FakeStream):
-        writer: Writer
-
-        async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-            await super().send_all(data)
-            if len(self.writes) == 2:
-                self.writer.send(b"queued", 6)
-                self.writer.close_received(1000, "bye")
-
-    stream, sent = CloseMidway(), []
-    async with trio.open_nursery() as nursery:
-        writer = Writer(stream, FastCodec(), nursery, sent.append, 1)  # type: ignore[arg-type]
-        stream.writer = writer
-        writer.send(big, len(big))
-        writer.send(b"taken", 5)
-        with trio.fail_after(5):
-            await writer.close_sent.wait()
-    assert read_back(stream) == [msg(big), msg(b"taken"), CloseConnection(1000, "bye")]
+    assert read_back(stream) == [msg(big), msg(b"taken"), close]
     assert sent == [len(big), 5]
