@@ -52,7 +52,9 @@ async def test_a_big_write_waits_for_a_slow_reader() -> None:
 
         async def slow_reader() -> None:
             while len(received) < len(payload):
-                await trio.sleep(0.001)
+                # Read only once the writer is stuck: the buffers are full
+                # and it waits for the socket to become writable.
+                await trio.testing.wait_all_tasks_blocked()
                 received.extend(await server.receive_some(1 << 18))
 
         async with trio.open_nursery() as nursery:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import trio
 
 import w3cws
 from w3cws import CloseEvent, Event, InvalidStateError, MessageEvent, WebSocket
+from w3cws._loop.loop import Feedback
 from w3cws.testing import Behavior, Close, Send, ServerThread
 
 from .servers import closed_records
@@ -25,12 +26,13 @@ from .servers import closed_records
 WAIT = 5.0
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> None:
+def background_threads_end(timeout: float = WAIT) -> None:
+    """Join the background run's threads, bounded; fail if one is still alive."""
     deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        time.sleep(0.005)
+    while (threads := w3cws_threads()) and time.monotonic() < deadline:
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    assert not w3cws_threads(), "the background run did not end"
 
 
 def closed_code(server: ServerThread) -> int | None:
@@ -52,7 +54,7 @@ def server() -> Iterator[ServerThread]:
 def _no_background_thread_left() -> Iterator[None]:
     yield
     # Every test closes its sockets: the background run must end with them.
-    wait_until(lambda: not w3cws_threads())
+    background_threads_end()
 
 
 def test_events_arrive_on_the_creating_thread_in_run(server: ServerThread) -> None:
@@ -100,15 +102,22 @@ def test_a_socket_the_loop_never_ran_for_stays_connecting(server: ServerThread) 
 
 
 def test_close_while_the_script_sees_connecting_fails_the_connection(
-    server: ServerThread,
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The engine opened already, the script has not seen it: close() is the
     # standard's close() in CONNECTING: error, then close 1006, no open.
+    # Bounded wait for the engine (not the script) to have opened: the
+    # engine's report to the script's loop is watched on its way.
+    engine_opened = threading.Event()
+    report = Feedback._on_established
+
+    def watched(self: Feedback, protocol: str, extensions: str) -> None:
+        report(self, protocol, extensions)
+        engine_opened.set()
+
+    monkeypatch.setattr(Feedback, "_on_established", watched)
     ws = WebSocket(server.url)
-    # Bounded wait for the engine (not the script) to have opened.
-    feedback = ws._feedback
-    assert feedback is not None
-    wait_until(lambda: feedback._established)
+    assert engine_opened.wait(WAIT)
     seen: list[str] = []
     ws.onopen = lambda e: seen.append("open")
     ws.onerror = lambda e: seen.append("error")
@@ -133,7 +142,7 @@ def test_send_and_close_after_the_network_ended_but_before_the_script_saw_it() -
         ws.onmessage = lambda e: seen.append(e.data)
         ws.onclose = lambda e: seen.append((e.code, e.reason, e.wasClean))
         w3cws.run(until=lambda: seen, timeout=WAIT)
-        wait_until(lambda: not w3cws_threads())
+        background_threads_end()
         assert ws.readyState == WebSocket.OPEN
         ws.send("late")
         ws.close(1000)
@@ -182,7 +191,7 @@ def test_the_thread_ends_with_its_last_socket_and_comes_back(server: ServerThrea
     assert len(w3cws_threads()) == 1  # second still needs it
     second.close()
     w3cws.run(timeout=WAIT)
-    wait_until(lambda: not w3cws_threads())
+    background_threads_end()
     third = WebSocket(server.url)
     w3cws.run(until=lambda: third.readyState == WebSocket.OPEN, timeout=WAIT)
     assert len(w3cws_threads()) == 1
@@ -395,15 +404,17 @@ def test_wait_for_times_out_with_timeout_error() -> None:
 
 def test_a_run_ending_wakes_its_waiters_from_another_thread(server: ServerThread) -> None:
     made: list[WebSocket] = []
-    release = threading.Event()
+    opened, release = threading.Event(), threading.Event()
 
     async def hosting_run() -> None:
-        made.append(WebSocket(server.url))
+        ws = WebSocket(server.url)
+        ws.onopen = lambda e: opened.set()
+        made.append(ws)
         await trio.to_thread.run_sync(release.wait, WAIT)
 
     host_thread = threading.Thread(target=trio.run, args=(hosting_run,))
     host_thread.start()
-    wait_until(lambda: bool(made) and made[0].readyState == WebSocket.OPEN)
+    assert opened.wait(WAIT)
     ws = made[0]
 
     async def wait_for_a_message_then_end_the_run() -> None:
