@@ -186,7 +186,8 @@ def test_both_masking_paths(size: int, start: int, path: str) -> None:
         pytest.skip("numpy is not installed")
     data = os.urandom(start + size)
     buf = bytearray(data)
-    getattr(fast_codec, f"_mask_tail_{path}")(buf, start, KEY)
+    with memoryview(buf) as view, view[start:] as tail:
+        getattr(fast_codec, f"_mask_into_{path}")(buf, start, tail, KEY)  # in place
     assert bytes(buf[start:]) == naive_mask(data[start:], KEY)
     assert buf[:start] == data[:start]
     buf += b"growable"  # no buffer view is left behind
@@ -200,7 +201,7 @@ def test_both_paths_mask_into_a_buffer_without_resizing_it(size: int, path: str)
     data = os.urandom(size)
     out = bytearray(b"\xee" * (size + 5))
     with memoryview(data) as piece:
-        getattr(fast_codec, f"_mask_into_{path}")(out, piece, KEY)
+        getattr(fast_codec, f"_mask_into_{path}")(out, 0, piece, KEY)
     assert bytes(out[:size]) == naive_mask(data, KEY)
     assert out[size:] == b"\xee" * 5  # nothing past the piece is touched
     out += b"growable"  # no buffer view is left behind

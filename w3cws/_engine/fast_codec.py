@@ -111,27 +111,9 @@ def mask(payload: bytes | bytearray | memoryview, key: bytes) -> bytes | bytearr
             n, "little"
         )
     out = bytearray(payload)
-    _mask_tail(out, 0, key)
+    with memoryview(out) as view:
+        _mask_into(out, 0, view, key)
     return out
-
-
-def _mask_tail_pure(buf: bytearray, start: int, key: bytes) -> None:
-    """Mask ``buf[start:]`` in place, in pure Python."""
-    tables = _XOR_TABLES
-    for lane in range(4):
-        index = start + lane
-        buf[index::4] = buf[index::4].translate(tables[key[lane]])
-
-
-def _mask_tail_numpy(buf: bytearray, start: int, key: bytes) -> None:
-    """Mask ``buf[start:]`` in place: 8 bytes at a time with numpy, the rest by hand."""
-    words = (len(buf) - start) >> 3
-    if words:
-        view = _numpy.frombuffer(buf, dtype=_numpy.uint64, count=words, offset=start)
-        view ^= _numpy.frombuffer(key * 2, dtype=_numpy.uint64)[0]
-        del view  # release the buffer, so that ``buf`` can grow again
-    for index in range(start + (words << 3), len(buf)):
-        buf[index] ^= key[(index - start) & 3]
 
 
 def _numpy_loaded() -> bool:
@@ -147,42 +129,39 @@ def _numpy_loaded() -> bool:
     return _numpy is not None
 
 
-def _mask_into_pure(out: bytearray, piece: memoryview, key: bytes) -> None:
-    """``out[:len(piece)]`` = ``piece`` masked with ``key``, in pure Python."""
+def _mask_into_pure(out: bytearray, start: int, piece: memoryview, key: bytes) -> None:
+    """``out[start:start + len(piece)]`` = ``piece`` masked with ``key``, in pure Python."""
     n = piece.nbytes
-    out[:n] = piece
+    end = start + n
+    out[start:end] = piece
     tables = _XOR_TABLES
     # An empty extended slice would count as a deletion, which resizes.
     for lane in range(min(4, n)):
-        out[lane:n:4] = out[lane:n:4].translate(tables[key[lane]])
+        index = start + lane
+        out[index:end:4] = out[index:end:4].translate(tables[key[lane]])
 
 
-def _mask_into_numpy(out: bytearray, piece: memoryview, key: bytes) -> None:
-    """``out[:len(piece)]`` = ``piece`` masked with ``key``: 8 bytes at a time with numpy."""
+def _mask_into_numpy(out: bytearray, start: int, piece: memoryview, key: bytes) -> None:
+    """As :func:`_mask_into_pure`: 8 bytes at a time with numpy, the rest by hand."""
     n = piece.nbytes
     words = n >> 3
     source = _numpy.frombuffer(piece, dtype=_numpy.uint64, count=words)
-    target = _numpy.frombuffer(out, dtype=_numpy.uint64, count=words)
+    target = _numpy.frombuffer(out, dtype=_numpy.uint64, count=words, offset=start)
     _numpy.bitwise_xor(source, _numpy.frombuffer(key * 2, dtype=_numpy.uint64)[0], out=target)
     del source, target  # release the buffers
     for index in range(words << 3, n):
-        out[index] = piece[index] ^ key[index & 3]
+        out[start + index] = piece[index] ^ key[index & 3]
 
 
-def _mask_into(out: bytearray, piece: memoryview, key: bytes) -> None:
-    """Mask ``piece`` into the start of ``out`` (RFC 6455 §5.3), without resizing ``out``."""
+def _mask_into(out: bytearray, start: int, piece: memoryview, key: bytes) -> None:
+    """Mask ``piece`` into ``out`` from ``start`` on (RFC 6455 §5.3), without resizing ``out``.
+
+    ``piece`` may be a view of that very part of ``out``: then it is masked in place.
+    """
     if piece.nbytes >= _NUMPY_MASK and _numpy_loaded():
-        _mask_into_numpy(out, piece, key)
+        _mask_into_numpy(out, start, piece, key)
     else:
-        _mask_into_pure(out, piece, key)
-
-
-def _mask_tail(buf: bytearray, start: int, key: bytes) -> None:
-    """Mask ``buf[start:]`` in place with the 4-byte key (RFC 6455 §5.3)."""
-    if len(buf) - start >= _NUMPY_MASK and _numpy_loaded():
-        _mask_tail_numpy(buf, start, key)
-    else:
-        _mask_tail_pure(buf, start, key)
+        _mask_into_pure(out, start, piece, key)
 
 
 def _header(first: int, n: int) -> bytes:
@@ -210,7 +189,8 @@ def _append_frame(
     else:
         start = len(out)
         out += payload
-        _mask_tail(out, start, key)
+        with memoryview(out) as view, view[start:] as appended:
+            _mask_into(out, start, appended, key)
 
 
 def serialize_frame(
@@ -335,7 +315,7 @@ class FastCodec:
             step = len(scratch)  # a multiple of 4: each piece starts at key byte 0
             for start in range(0, n, step):
                 piece = octets[start : start + step]
-                _mask_into(scratch, piece, key)
+                _mask_into(scratch, 0, piece, key)
                 with memoryview(scratch) as out:
                     yield out[: piece.nbytes]
 
