@@ -85,7 +85,12 @@ def test_async_listeners_are_asyncio_tasks(server: ServerThread) -> None:
 def test_no_trio_run_is_held_on_the_loop_thread(server: ServerThread) -> None:
     async def main() -> None:
         first, second = WebSocket(server.url), WebSocket(server.url)
-        await first.wait_for("open", timeout=WAIT)
+        # The greeting may be dispatched right after open, so the wait for it
+        # starts with the wait for open; the echo below is then the next one.
+        _, greeting = await asyncio.gather(
+            first.wait_for("open", timeout=WAIT), first.wait_for("message", timeout=WAIT)
+        )
+        assert isinstance(greeting, MessageEvent) and greeting.data == "hello"
         await second.wait_for("open", timeout=WAIT)
         # So a trio.run in this thread (IPython's %autoawait trio) works
         # while the sockets are open, and they go on afterwards.
