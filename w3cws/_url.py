@@ -14,7 +14,7 @@ import ada_url
 from ._dom.dom_exception import SyntaxError
 from ._dom.webidl import usv_string
 
-__all__ = ["WebSocketURL", "parse_websocket_url"]
+__all__ = ["WebSocketURL", "is_localhost", "parse_websocket_url"]
 
 # Default ports of the two WebSocket schemes (URL Standard "special scheme").
 _DEFAULT_PORTS: dict[str, int] = {"ws": 80, "wss": 443}
@@ -181,3 +181,13 @@ def _parse_error(url: str, base_url: str | None) -> SyntaxError:
         f"{url!r} could not be parsed as a URL{where}. Check the host (no spaces or "
         "other forbidden characters, not empty) and the port (digits only, at most 65535)."
     )
+
+
+def is_localhost(host: str) -> bool:
+    """Whether ``host`` is ``localhost`` or a name under ``.localhost``.
+
+    Such names are loopback by definition (RFC 6761 §6.3): browsers answer
+    them with the loopback addresses themselves and never ask DNS.
+    """
+    host = host.lower().rstrip(".")
+    return host == "localhost" or host.endswith(".localhost")

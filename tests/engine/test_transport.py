@@ -14,6 +14,8 @@ import trio.testing
 
 from w3cws._engine.transport import TCPStream, describe_os_error, open_stream
 
+from ..network.conftest import FailingResolver
+
 
 @asynccontextmanager
 async def connected_pair() -> AsyncIterator[tuple[TCPStream, trio.SocketStream]]:
@@ -124,6 +126,53 @@ async def test_refused_connect_says_refused() -> None:
         port = s.getsockname()[1]
     with pytest.raises(OSError) as info:
         await open_stream("127.0.0.1", port, secure=False, ssl_context=None)
+    assert info.value.errno == errno.ECONNREFUSED
+    assert describe_os_error(info.value) == "connection refused"
+
+
+def loopback_listener(family: socket.AddressFamily) -> socket.socket:
+    """A listening socket on the loopback address of ``family``, or a skip."""
+    listener = socket.socket(family)
+    try:
+        listener.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
+    except OSError:
+        listener.close()
+        pytest.skip("no IPv6 loopback on this machine")
+    listener.listen()
+    return listener
+
+
+@pytest.mark.parametrize("family", [socket.AF_INET6, socket.AF_INET])
+@pytest.mark.parametrize("name", ["localhost", "app.localhost", "localhost."])
+async def test_localhost_names_reach_either_loopback_without_dns(
+    family: socket.AddressFamily, name: str
+) -> None:
+    # RFC 6761 §6.3, as browsers do it: the name is loopback by definition.
+    # No DNS here knows any name, and the server listens on one family only.
+    previous = trio.socket.set_custom_hostname_resolver(FailingResolver())
+    try:
+        with loopback_listener(family) as listener:
+            stream = await open_stream(
+                name, listener.getsockname()[1], secure=False, ssl_context=None
+            )
+            assert isinstance(stream, TCPStream)
+            peer, address = listener.accept()
+            with peer:
+                await stream.send_all(b"local")
+                assert peer.recv(100) == b"local"
+            stream.close()
+    finally:
+        trio.socket.set_custom_hostname_resolver(previous)
+    assert peer.family == family
+    assert address[0] == ("::1" if family == socket.AF_INET6 else "127.0.0.1")
+
+
+async def test_localhost_refused_on_both_loopbacks_says_refused() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(OSError) as info:
+        await open_stream("localhost", port, secure=False, ssl_context=None)
     assert info.value.errno == errno.ECONNREFUSED
     assert describe_os_error(info.value) == "connection refused"
 

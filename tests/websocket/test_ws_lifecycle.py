@@ -5,6 +5,9 @@ Each test asserts the exact event trace: (type, readyState at dispatch, ...).
 
 from __future__ import annotations
 
+import socket
+from typing import Any
+
 import pytest
 import trio
 
@@ -486,13 +489,60 @@ async def test_many_sockets_then_no_leaked_fds(websockets_peer: WebsocketsPeer) 
     assert await sockets_back_to(before) <= before
 
 
+class OneNameResolver(trio.abc.HostnameResolver):
+    """DNS that knows one name, ``name.test``, as 127.0.0.1, and records each question."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def getaddrinfo(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        self.asked.append(name)
+        if name != "name.test":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", port))]
+
+    async def getnameinfo(self, sockaddr: Any, flags: int) -> Any:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+
 async def test_a_host_name_goes_through_dns(websockets_peer: WebsocketsPeer) -> None:
-    # "localhost" is resolved (trio's happy eyeballs), then the socket is
-    # used as directly as for an IP literal.
-    ws = WebSocket(websockets_peer.url.replace("127.0.0.1", "localhost") + "/echo")
-    t = trace(ws)
-    ws.onopen = lambda e: ws.send("via dns")
-    ws.onmessage = lambda e: ws.close()
-    await t.wait_closed()
+    # The name is resolved (trio's happy eyeballs), then the socket is used
+    # as directly as for an IP literal.
+    resolver = OneNameResolver()
+    previous = trio.socket.set_custom_hostname_resolver(resolver)
+    try:
+        ws = WebSocket(f"ws://name.test:{websockets_peer.port}/echo")
+        t = trace(ws)
+        ws.onopen = lambda e: ws.send("via dns")
+        ws.onmessage = lambda e: ws.close()
+        await t.wait_closed()
+    finally:
+        trio.socket.set_custom_hostname_resolver(previous)
     assert t.messages == ["via dns"]
     assert t.close[4] is True
+    assert resolver.asked == ["name.test"]
+
+
+@pytest.mark.parametrize("name", ["localhost", "app.localhost", "LocalHost", "localhost."])
+async def test_localhost_names_are_loopback_without_dns(
+    websockets_peer: WebsocketsPeer, name: str
+) -> None:
+    # As in browsers (RFC 6761 §6.3): no DNS question, even for a name DNS
+    # would not know; the server listens on 127.0.0.1 only, so ::1 is
+    # refused first; the Host header keeps the name as the URL parser wrote it.
+    resolver = OneNameResolver()
+    previous = trio.socket.set_custom_hostname_resolver(resolver)
+    try:
+        ws = WebSocket(f"ws://{name}:{websockets_peer.port}/echo")
+        t = trace(ws)
+        ws.onopen = lambda e: ws.send("local")
+        ws.onmessage = lambda e: ws.close()
+        await t.wait_closed()
+    finally:
+        trio.socket.set_custom_hostname_resolver(previous)
+    assert t.messages == ["local"]
+    assert t.close[4] is True
+    assert resolver.asked == []
+    headers = dict((await websockets_peer.record())["headers"])
+    assert headers["Host"] == f"{name.lower()}:{websockets_peer.port}"

@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 import trio
 
 from w3cws._engine.handshake import HandshakeFailed, Stream, basic_credentials, parse_response_head
+from w3cws._url import is_localhost
 
 __all__ = [
     "FROM_ENVIRONMENT",
@@ -142,8 +143,7 @@ _LOOPBACK_RULE = "<-loopback>"
 
 def is_loopback(host: str) -> bool:
     """``localhost``, a name under ``.localhost``, or a loopback IP address."""
-    host = host.lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
+    if is_localhost(host):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

@@ -14,6 +14,7 @@ import trio
 
 from w3cws._engine import intercept
 from w3cws._engine.proxy import Proxy, ProxyError, open_tunnel
+from w3cws._url import is_localhost
 
 __all__ = ["ByteStream", "ConnectingTurn", "TCPStream", "open_stream"]
 
@@ -339,12 +340,26 @@ async def _connect_tcp(host: str, port: int) -> socket.socket:
     ``trio.open_tcp_stream`` resolves the name and races the addresses
     ("happy eyeballs") in a nursery; an IP literal has one address, so the
     direct connect saves those scheduling rounds on every connection.
+    ``localhost`` and names under ``.localhost`` are loopback without DNS,
+    as in browsers (RFC 6761 §6.3): ``::1`` first, as Chromium orders them,
+    then ``127.0.0.1`` if that fails. So ``ws://app.localhost:8080`` works
+    as it does in a browser.
     """
+    if is_localhost(host):
+        try:
+            return await _connect_ip("::1", socket.AF_INET6, port)
+        except OSError:
+            return await _connect_ip("127.0.0.1", socket.AF_INET, port)
     family = _ip_family(host)
     if family is None:
         stream = await trio.open_tcp_stream(host, port)
         tsock = stream.socket
         return socket.socket(tsock.family, tsock.type, tsock.proto, fileno=tsock.detach())
+    return await _connect_ip(host, family, port)
+
+
+async def _connect_ip(host: str, family: socket.AddressFamily, port: int) -> socket.socket:
+    """A connected non-blocking socket to the IP address ``host``."""
     # Non-blocking from creation where the system allows: no separate call.
     sock = socket.socket(family, socket.SOCK_STREAM | _NONBLOCK)
     try:
