@@ -262,6 +262,51 @@ def test_python_i_in_a_terminal(server: ServerThread) -> None:
     assert closed_record(server).close_code == 1001
 
 
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="the new REPL came with Python 3.13")
+def test_the_new_repl_takes_pasted_lines_and_prints_listener_output_whole(
+    server: ServerThread,
+) -> None:
+    # Python 3.13's REPL reads everything waiting on the terminal into its own
+    # buffer, then calls the input hook before each key it handles: a hook
+    # that waited for stdin would stall a pasted line after its first key.
+    controller, terminal = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHON_BASIC_REPL"}
+    child = subprocess.Popen(
+        [sys.executable, "-i", "-q"],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        close_fds=True,
+        env={**env, "TERM": "xterm"},
+    )
+    os.close(terminal)
+    try:
+        start = read_until(controller, b">>> ")
+        if b"\x1b[?2004h" not in start:  # the new REPL turns on bracketed paste
+            pytest.skip("the new REPL cannot run on this terminal; Python used the basic one")
+        os.write(controller, b"from w3cws import WebSocket\r")
+        os.write(
+            controller,
+            f"ws = WebSocket({server.url!r}); ".encode()
+            + b"ws.onmessage = lambda e: print('got', e.data)\r",
+        )
+        # Dispatched while the prompt waits; the REPL keeps the terminal raw,
+        # so only the hook's own output processing gives the carriage return.
+        read_until(controller, b"got hello\r\n")
+        os.write(controller, b"ws.send('typed in one go')\r")
+        read_until(controller, b"got typed in one go\r\n")
+        ended = time.monotonic()
+        os.write(controller, b"\x04")  # Ctrl-D on an empty line ends the session
+        child.wait(WAIT)
+        assert time.monotonic() - ended < EXIT_WITHIN
+        assert child.returncode == 0
+    finally:
+        child.kill()
+        child.wait()
+        os.close(controller)
+    assert closed_record(server).close_code == 1001
+
+
 IPYTHON = [sys.executable, "-m", "IPython", "--no-banner", "--colors=NoColor"]
 IPYTHON += ["--HistoryManager.enabled=False"]
 

@@ -10,6 +10,12 @@ timer is first made at an interactive prompt, the main thread's
   (so also when stdin is a pipe). The hook, set through ctypes, serves the
   loop until stdin is readable, as tkinter's event hook does; with a pipe
   that is at once, after the events that were ready ran.
+- The new REPL of Python 3.13+ (``_pyrepl``) calls the same hook before each
+  key it handles and every 100 ms while it waits, but reads ahead into a
+  buffer of its own: waiting there for stdin would stall pasted text until
+  the next key press. Called from it, the hook runs what is ready and
+  returns, with the terminal's output processing on (the REPL keeps it off,
+  so a listener's ``print`` would lose its carriage returns).
 - Terminal IPython reads with prompt_toolkit, which calls an input hook
   registered with ``IPython.terminal.pt_inputhooks`` while it waits; with
   its simple prompt (stdin not a terminal) it reads with ``input()``, which
@@ -19,12 +25,18 @@ timer is first made at an interactive prompt, the main thread's
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import inspect
 import logging
 import select
 import sys
 import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+
+if sys.platform != "win32":
+    import termios
 
 if TYPE_CHECKING:
     from w3cws._loop.loop import ThreadLoop
@@ -56,12 +68,47 @@ def _readable(fd: int, wait: float) -> bool:
     return bool(ready)
 
 
+def _called_by_pyrepl() -> bool:
+    """Whether the hook's caller is Python code of the new REPL (3.13+)."""
+    here = inspect.currentframe()
+    # Up from here: this function, the hook, then whoever called the hook.
+    caller = here.f_back.f_back if here is not None and here.f_back is not None else None
+    return caller is not None and str(caller.f_globals.get("__name__", "")).startswith("_pyrepl")
+
+
+@contextlib.contextmanager
+def _output_processing(fd: int) -> Iterator[None]:
+    """The terminal at ``fd`` processes output meanwhile: a newline also returns the carriage."""
+    if sys.platform == "win32":
+        yield
+        return
+    try:
+        attributes = termios.tcgetattr(fd)
+    except (termios.error, OSError):  # not a terminal
+        yield
+        return
+    oflag = attributes[1]
+    wanted = oflag | termios.OPOST | termios.ONLCR
+    if wanted == oflag:
+        yield
+        return
+    termios.tcsetattr(fd, termios.TCSANOW, [attributes[0], wanted, *attributes[2:]])
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, attributes)
+
+
 def _stdin_hook() -> int:
     # Called by the interpreter (GIL taken by ctypes) before each line read.
     loop = _state.loop
     if loop is not None:
         try:
-            loop.serve_until(lambda wait: _readable(0, wait))
+            if _called_by_pyrepl():
+                with _output_processing(1):
+                    loop.drain()
+            else:
+                loop.serve_until(lambda wait: _readable(0, wait))
         except KeyboardInterrupt:
             # Ctrl-C at the prompt: this hook took the signal, so the line
             # being typed stays; say so, and go back to reading.
