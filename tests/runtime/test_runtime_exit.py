@@ -8,6 +8,7 @@ it runs ``w3cws.run()``; a prompt's while it waits for input.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import select
@@ -217,7 +218,9 @@ def read_until(fd: int, marker: bytes, timeout: float = WAIT) -> bytes:
     return seen
 
 
-def test_python_i_in_a_terminal(server: ServerThread) -> None:
+@contextlib.contextmanager
+def python_i_in_a_terminal(env: dict[str, str]) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """``python -i`` on a new pseudo-terminal: its controlling side and the process."""
     controller, terminal = pty.openpty()
     child = subprocess.Popen(
         [sys.executable, "-i", "-q"],
@@ -225,10 +228,29 @@ def test_python_i_in_a_terminal(server: ServerThread) -> None:
         stdout=terminal,
         stderr=terminal,
         close_fds=True,
-        env={**os.environ, "TERM": "dumb", "PYTHON_BASIC_REPL": "1"},
+        env=env,
     )
     os.close(terminal)
     try:
+        yield controller, child
+    finally:
+        child.kill()
+        child.wait()
+        os.close(controller)
+
+
+def end_with_ctrl_d(controller: int, child: subprocess.Popen[bytes]) -> None:
+    """Ctrl-D on an empty line ends the session: promptly, and without an error."""
+    ended = time.monotonic()
+    os.write(controller, b"\x04")
+    child.wait(WAIT)
+    assert time.monotonic() - ended < EXIT_WITHIN
+    assert child.returncode == 0
+
+
+def test_python_i_in_a_terminal(server: ServerThread) -> None:
+    env = {**os.environ, "TERM": "dumb", "PYTHON_BASIC_REPL": "1"}
+    with python_i_in_a_terminal(env) as (controller, child):
         read_until(controller, b">>> ")
         os.write(controller, b"from w3cws import WebSocket\n")
         # One line, as at a browser console: between two statements typed
@@ -250,15 +272,7 @@ def test_python_i_in_a_terminal(server: ServerThread) -> None:
         read_until(controller, b"KeyboardInterrupt")
         os.write(controller, b"ws.readyState\n")
         read_until(controller, b"1\r\n>>> ")
-        ended = time.monotonic()
-        os.write(controller, b"\x04")  # Ctrl-D: end of input, the session ends
-        child.wait(WAIT)
-        assert time.monotonic() - ended < EXIT_WITHIN
-        assert child.returncode == 0
-    finally:
-        child.kill()
-        child.wait()
-        os.close(controller)
+        end_with_ctrl_d(controller, child)
     assert closed_record(server).close_code == 1001
 
 
@@ -269,18 +283,8 @@ def test_the_new_repl_takes_pasted_lines_and_prints_listener_output_whole(
     # Python 3.13's REPL reads everything waiting on the terminal into its own
     # buffer, then calls the input hook before each key it handles: a hook
     # that waited for stdin would stall a pasted line after its first key.
-    controller, terminal = pty.openpty()
     env = {k: v for k, v in os.environ.items() if k != "PYTHON_BASIC_REPL"}
-    child = subprocess.Popen(
-        [sys.executable, "-i", "-q"],
-        stdin=terminal,
-        stdout=terminal,
-        stderr=terminal,
-        close_fds=True,
-        env={**env, "TERM": "xterm"},
-    )
-    os.close(terminal)
-    try:
+    with python_i_in_a_terminal({**env, "TERM": "xterm"}) as (controller, child):
         start = read_until(controller, b">>> ")
         if b"\x1b[?2004h" not in start:  # the new REPL turns on bracketed paste
             pytest.skip("the new REPL cannot run on this terminal; Python used the basic one")
@@ -295,15 +299,7 @@ def test_the_new_repl_takes_pasted_lines_and_prints_listener_output_whole(
         read_until(controller, b"got hello\r\n")
         os.write(controller, b"ws.send('typed in one go')\r")
         read_until(controller, b"got typed in one go\r\n")
-        ended = time.monotonic()
-        os.write(controller, b"\x04")  # Ctrl-D on an empty line ends the session
-        child.wait(WAIT)
-        assert time.monotonic() - ended < EXIT_WITHIN
-        assert child.returncode == 0
-    finally:
-        child.kill()
-        child.wait()
-        os.close(controller)
+        end_with_ctrl_d(controller, child)
     assert closed_record(server).close_code == 1001
 
 

@@ -14,6 +14,7 @@ import trio
 from w3cws import Blob, InvalidStateError, W3CWSWarning, WebSocket
 
 from .conftest import (
+    Trace,
     WebsocketsPeer,
     open_sockets,
     raw_server,
@@ -506,19 +507,26 @@ class OneNameResolver(trio.abc.HostnameResolver):
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
 
-async def test_a_host_name_goes_through_dns(websockets_peer: WebsocketsPeer) -> None:
-    # The name is resolved (trio's happy eyeballs), then the socket is used
-    # as directly as for an IP literal.
-    resolver = OneNameResolver()
+async def echo_once(url: str, resolver: trio.abc.HostnameResolver, text: str) -> Trace:
+    """Open ``url`` with ``resolver`` as trio's DNS, send ``text``, close at its echo."""
     previous = trio.socket.set_custom_hostname_resolver(resolver)
     try:
-        ws = WebSocket(f"ws://name.test:{websockets_peer.port}/echo")
+        ws = WebSocket(url)
         t = trace(ws)
-        ws.onopen = lambda e: ws.send("via dns")
+        ws.onopen = lambda e: ws.send(text)
         ws.onmessage = lambda e: ws.close()
         await t.wait_closed()
     finally:
         trio.socket.set_custom_hostname_resolver(previous)
+    return t
+
+
+async def test_a_host_name_goes_through_dns(websockets_peer: WebsocketsPeer) -> None:
+    # The name is resolved (trio's happy eyeballs), then the socket is used
+    # as directly as for an IP literal.
+    resolver = OneNameResolver()
+    url = f"ws://name.test:{websockets_peer.port}/echo"
+    t = await echo_once(url, resolver, "via dns")
     assert t.messages == ["via dns"]
     assert t.close[4] is True
     assert resolver.asked == ["name.test"]
@@ -532,15 +540,7 @@ async def test_localhost_names_are_loopback_without_dns(
     # would not know; the server listens on 127.0.0.1 only, so ::1 is
     # refused first; the Host header keeps the name as the URL parser wrote it.
     resolver = OneNameResolver()
-    previous = trio.socket.set_custom_hostname_resolver(resolver)
-    try:
-        ws = WebSocket(f"ws://{name}:{websockets_peer.port}/echo")
-        t = trace(ws)
-        ws.onopen = lambda e: ws.send("local")
-        ws.onmessage = lambda e: ws.close()
-        await t.wait_closed()
-    finally:
-        trio.socket.set_custom_hostname_resolver(previous)
+    t = await echo_once(f"ws://{name}:{websockets_peer.port}/echo", resolver, "local")
     assert t.messages == ["local"]
     assert t.close[4] is True
     assert resolver.asked == []
