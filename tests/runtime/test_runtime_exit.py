@@ -219,11 +219,13 @@ def read_until(fd: int, marker: bytes, timeout: float = WAIT) -> bytes:
 
 
 @contextlib.contextmanager
-def python_i_in_a_terminal(env: dict[str, str]) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    """``python -i`` on a new pseudo-terminal: its controlling side and the process."""
+def python_in_a_terminal(
+    env: dict[str, str], *args: str
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """``python ARGS`` on a new pseudo-terminal: its controlling side and the process."""
     controller, terminal = pty.openpty()
     child = subprocess.Popen(
-        [sys.executable, "-i", "-q"],
+        [sys.executable, *args],
         stdin=terminal,
         stdout=terminal,
         stderr=terminal,
@@ -250,7 +252,7 @@ def end_with_ctrl_d(controller: int, child: subprocess.Popen[bytes]) -> None:
 
 def test_python_i_in_a_terminal(server: ServerThread) -> None:
     env = {**os.environ, "TERM": "dumb", "PYTHON_BASIC_REPL": "1"}
-    with python_i_in_a_terminal(env) as (controller, child):
+    with python_in_a_terminal(env, "-i", "-q") as (controller, child):
         read_until(controller, b">>> ")
         os.write(controller, b"from w3cws import WebSocket\n")
         # One line, as at a browser console: between two statements typed
@@ -284,7 +286,7 @@ def test_the_new_repl_takes_pasted_lines_and_prints_listener_output_whole(
     # buffer, then calls the input hook before each key it handles: a hook
     # that waited for stdin would stall a pasted line after its first key.
     env = {k: v for k, v in os.environ.items() if k != "PYTHON_BASIC_REPL"}
-    with python_i_in_a_terminal({**env, "TERM": "xterm"}) as (controller, child):
+    with python_in_a_terminal({**env, "TERM": "xterm"}, "-i", "-q") as (controller, child):
         start = read_until(controller, b">>> ")
         if b"\x1b[?2004h" not in start:  # the new REPL turns on bracketed paste
             pytest.skip("the new REPL cannot run on this terminal; Python used the basic one")
@@ -300,6 +302,43 @@ def test_the_new_repl_takes_pasted_lines_and_prints_listener_output_whole(
         os.write(controller, b"ws.send('typed in one go')\r")
         read_until(controller, b"got typed in one go\r\n")
         end_with_ctrl_d(controller, child)
+    assert closed_record(server).close_code == 1001
+
+
+def test_the_asyncio_repl_dispatches_on_its_loop_and_awaits(server: ServerThread) -> None:
+    # python -m asyncio runs its loop on the main thread and reads input on
+    # another: the loop keeps running at the prompt, so events come as they
+    # arrive, always on the main thread, and a statement may await.
+    env = {**os.environ, "TERM": "dumb", "PYTHON_BASIC_REPL": "1"}
+    with python_in_a_terminal(env, "-m", "asyncio") as (controller, child):
+        read_until(controller, b">>> ")
+        os.write(controller, b"import asyncio, threading, time; from w3cws import WebSocket\n")
+        os.write(
+            controller,
+            f"ws = WebSocket({server.url!r}); ".encode()
+            + b"ws.onmessage = lambda e: print('got', e.data, threading.current_thread().name)\n",
+        )
+        read_until(controller, b"got hello MainThread")
+        # The main thread sends, then is busy for a second while the input
+        # thread waits at the prompt: the echo waits for the main thread.
+        os.write(
+            controller,
+            b"asyncio.get_running_loop().call_later("
+            b"0.1, lambda: (ws.send('while busy'), time.sleep(1)))\n",
+        )
+        read_until(controller, b"got while busy MainThread")
+        # The wait starts before the statement yields to the loop: the echo
+        # cannot be dispatched before it.
+        os.write(
+            controller,
+            b"ws.send('typed'); e = await ws.wait_for('message', timeout=5); "
+            b"print('awaited', e.data)\n",
+        )
+        # Ctrl-D once the prompt is back: typed earlier, the line editor's
+        # switch of terminal modes could drop it.
+        read_until(controller, b"awaited typed\r\n>>> ")
+        end_with_ctrl_d(controller, child)
+    # The loop ended with the session: its socket said going away.
     assert closed_record(server).close_code == 1001
 
 

@@ -100,9 +100,11 @@ def _output_processing(fd: int) -> Iterator[None]:
 
 
 def _stdin_hook() -> int:
-    # Called by the interpreter (GIL taken by ctypes) before each line read.
+    # Called by the interpreter (GIL taken by ctypes) before each line read,
+    # by whichever thread reads: python -m asyncio reads on a thread of its
+    # own while the main thread's asyncio loop serves the main thread's loop.
     loop = _state.loop
-    if loop is not None:
+    if loop is not None and loop.thread is threading.current_thread():
         try:
             if _called_by_pyrepl():
                 with _output_processing(1):
