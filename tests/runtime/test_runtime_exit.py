@@ -250,18 +250,31 @@ def end_with_ctrl_d(controller: int, child: subprocess.Popen[bytes]) -> None:
     assert child.returncode == 0
 
 
+def socket_at_the_prompt(
+    controller: int,
+    url: str,
+    *,
+    imports: str = "from w3cws import WebSocket",
+    handler: str = "print('got', e.data)",
+    enter: bytes = b"\n",
+) -> bytes:
+    """At the first prompt, import, then make a socket and its message handler.
+
+    The socket and its handler go on one line, as at a browser console:
+    between two statements typed apart, the greeting may be dispatched
+    before the handler is set. Returns what came before the first prompt.
+    """
+    start = read_until(controller, b">>> ")
+    os.write(controller, imports.encode() + enter)
+    line = f"ws = WebSocket({url!r}); ws.onmessage = lambda e: {handler}"
+    os.write(controller, line.encode() + enter)
+    return start
+
+
 def test_python_i_in_a_terminal(server: ServerThread) -> None:
     env = {**os.environ, "TERM": "dumb", "PYTHON_BASIC_REPL": "1"}
     with python_in_a_terminal(env, "-i", "-q") as (controller, child):
-        read_until(controller, b">>> ")
-        os.write(controller, b"from w3cws import WebSocket\n")
-        # One line, as at a browser console: between two statements typed
-        # apart, the greeting may be dispatched before the handler is set.
-        os.write(
-            controller,
-            f"ws = WebSocket({server.url!r}); ".encode()
-            + b"ws.onmessage = lambda e: print('got', e.data)\n",
-        )
+        socket_at_the_prompt(controller, server.url)
         # The prompt waits for input: meanwhile open and the greeting are
         # dispatched, on the main thread, between statements.
         read_until(controller, b"got hello")
@@ -287,15 +300,9 @@ def test_the_new_repl_takes_pasted_lines_and_prints_listener_output_whole(
     # that waited for stdin would stall a pasted line after its first key.
     env = {k: v for k, v in os.environ.items() if k != "PYTHON_BASIC_REPL"}
     with python_in_a_terminal({**env, "TERM": "xterm"}, "-i", "-q") as (controller, child):
-        start = read_until(controller, b">>> ")
+        start = socket_at_the_prompt(controller, server.url, enter=b"\r")
         if b"\x1b[?2004h" not in start:  # the new REPL turns on bracketed paste
             pytest.skip("the new REPL cannot run on this terminal; Python used the basic one")
-        os.write(controller, b"from w3cws import WebSocket\r")
-        os.write(
-            controller,
-            f"ws = WebSocket({server.url!r}); ".encode()
-            + b"ws.onmessage = lambda e: print('got', e.data)\r",
-        )
         # Dispatched while the prompt waits; the REPL keeps the terminal raw,
         # so only the hook's own output processing gives the carriage return.
         read_until(controller, b"got hello\r\n")
@@ -311,12 +318,11 @@ def test_the_asyncio_repl_dispatches_on_its_loop_and_awaits(server: ServerThread
     # arrive, always on the main thread, and a statement may await.
     env = {**os.environ, "TERM": "dumb", "PYTHON_BASIC_REPL": "1"}
     with python_in_a_terminal(env, "-m", "asyncio") as (controller, child):
-        read_until(controller, b">>> ")
-        os.write(controller, b"import asyncio, threading, time; from w3cws import WebSocket\n")
-        os.write(
+        socket_at_the_prompt(
             controller,
-            f"ws = WebSocket({server.url!r}); ".encode()
-            + b"ws.onmessage = lambda e: print('got', e.data, threading.current_thread().name)\n",
+            server.url,
+            imports="import asyncio, threading, time; from w3cws import WebSocket",
+            handler="print('got', e.data, threading.current_thread().name)",
         )
         read_until(controller, b"got hello MainThread")
         # The main thread sends, then is busy for a second while the input
